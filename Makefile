@@ -1,0 +1,42 @@
+# Sluice — the two commands that matter: `make run` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test lint bench services run clean
+
+# Create .venv with uv (installing uv with pip when missing) and install the workspace with every plugin.
+install: $(VENV)/.installed
+
+$(VENV)/.installed: uv.lock pyproject.toml $(wildcard */pyproject.toml */*/pyproject.toml)
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --locked --all-packages --python $(PYTHON)
+	@touch $@
+
+# The whole test suite. Tests needing a real server skip with the reason unless SLUICE_REQUIRE_SERVICES=1.
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Benchmarks: each prints its figures one per line.
+bench: install
+	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# System packages the real-server tests need (run as root; CI calls it).
+SERVICE_PACKAGES :=
+services:
+	@if [ -n "$(strip $(SERVICE_PACKAGES))" ]; then \
+		missing=$$(for p in $(SERVICE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		fi; \
+	fi
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,321 @@
+"""Blocks: typed, named, saved configuration — where code is stored, how runs are started.
+
+A block type is a pydantic model with a ``block_type_slug`` (``s3``, ``process``…). A block
+document is a saved instance with a name; it is addressed as ``type-slug/name`` and, for storage,
+``type-slug/name/sub/path``. Fields declared ``SecretStr`` are secret: stored encrypted by the
+server and shown masked.
+
+Concrete types come from plugins (``register_storage_blocks``, ``register_infrastructure_blocks``);
+this module holds only the base classes and the machinery they share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, ValidationError
+
+from sluice.errors import ConfigurationError
+
+MASK = "********"
+
+#: ``progress(done, total)`` — called as files are transferred; ``total`` may be 0 when unknown.
+Progress = Callable[[int, int], None]
+
+
+class Block(BaseModel):
+    """Base of every block type.
+
+    Subclasses set ``block_type_slug`` (unique across plugins) and may set ``block_type_name``
+    (shown in the UI; default: the class name) and declare secret fields as ``SecretStr``.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    block_type_slug: ClassVar[str]
+    block_type_name: ClassVar[str | None] = None
+    #: Extra capabilities shown to users and checked by the core, e.g. ``("put-directory",)``.
+    block_capabilities: ClassVar[tuple[str, ...]] = ()
+
+    _block_document_id: UUID | None = PrivateAttr(default=None)
+    _block_document_name: str | None = PrivateAttr(default=None)
+
+    # -- description ---------------------------------------------------------------------------
+
+    @classmethod
+    def display_name(cls) -> str:
+        """The human name of the block type."""
+        return cls.block_type_name or cls.__name__
+
+    @classmethod
+    def description(cls) -> str:
+        """The first paragraph of the class docstring."""
+        return (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        """Names of the fields declared as ``SecretStr`` (or ``SecretStr | None``)."""
+        names = []
+        for name, info in cls.model_fields.items():
+            annotation = info.annotation
+            args = getattr(annotation, "__args__", ()) or ()
+            if annotation is SecretStr or SecretStr in args:
+                names.append(name)
+        return names
+
+    @classmethod
+    def block_schema(cls) -> dict[str, Any]:
+        """The schema the server stores for this type: JSON schema, secret fields and a checksum."""
+        schema = cls.model_json_schema()
+        body = {
+            "fields": schema,
+            "secret_fields": cls.secret_fields(),
+            "capabilities": list(cls.block_capabilities),
+        }
+        checksum = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return {**body, "checksum": f"sha256:{checksum}"}
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def data(self, include_secrets: bool = False) -> dict[str, Any]:
+        """The block's fields as JSON; secrets masked unless ``include_secrets``."""
+        data = self.model_dump(mode="json")
+        for name in self.secret_fields():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                data[name] = value.get_secret_value() if include_secrets else MASK
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Self:
+        """Build the block from its JSON form; an invalid field raises ``ConfigurationError``."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            from sluice.schedules import format_validation_error
+
+            raise ConfigurationError(f"invalid {cls.block_type_slug} block: {format_validation_error(exc)}") from None
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    @property
+    def document_name(self) -> str | None:
+        """The name this block was saved or loaded under, if any."""
+        return self._block_document_name
+
+    @property
+    def document_id(self) -> UUID | None:
+        """The id of the saved block document, if any."""
+        return self._block_document_id
+
+    def save(self, name: str, overwrite: bool = False) -> UUID:
+        """Save this block as a document named ``name`` on the API; returns its id.
+
+        An existing document of the same type and name is an ``ObjectAlreadyExists`` error unless
+        ``overwrite``.
+        """
+        from sluice.client import get_client
+
+        with get_client() as client:
+            document = client.save_block(self, name, overwrite=overwrite)
+        self._block_document_id = document.id
+        self._block_document_name = name
+        return document.id
+
+    @classmethod
+    def load(cls, name: str) -> Self:
+        """Load the document ``name`` of this block type from the API, secrets included."""
+        from sluice.client import get_client
+
+        with get_client() as client:
+            document = client.read_block_document_by_name(cls.block_type_slug, name, include_secrets=True)
+        block = cls.from_data(document.data)
+        block._block_document_id = document.id
+        block._block_document_name = name
+        return block
+
+    # -- overrides -----------------------------------------------------------------------------
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Self:
+        """A copy with dot-path overrides applied: ``{"env.KEY": "value", "image": "x"}``.
+
+        The first segment must be a field of the block; an unknown one raises
+        ``ConfigurationError`` naming it. A string value that the field does not accept is tried
+        again as JSON (``customizations='[...]'``).
+        """
+        data = self.data(include_secrets=True)
+        for path, value in overrides.items():
+            head, *rest = str(path).split(".")
+            if head not in type(self).model_fields:
+                known = ", ".join(sorted(type(self).model_fields))
+                raise ConfigurationError(
+                    f"override {path!r}: {self.block_type_slug} blocks have no field {head!r} (fields: {known})"
+                )
+            data = _set_path(data, [head, *rest], value)
+        try:
+            return type(self).model_validate(data)
+        except ValidationError:
+            decoded = {k: _maybe_json(v) for k, v in overrides.items()}
+            if decoded == dict(overrides):
+                raise
+            return self.with_overrides(decoded)
+
+
+def _set_path(data: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    head, *rest = path
+    result = dict(data)
+    if not rest:
+        result[head] = value
+        return result
+    child = result.get(head)
+    result[head] = _set_path(child if isinstance(child, dict) else {}, rest, value)
+    return result
+
+
+def _maybe_json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+class StorageBlock(Block):
+    """Base of storage block types: a place a deployment's files are uploaded to and pulled from.
+
+    Paths given to these methods are relative to the block's own base path; a path that escapes it
+    (``..`` or absolute) is refused with ``ValueError``.
+    """
+
+    block_capabilities: ClassVar[tuple[str, ...]] = ("get-directory", "put-directory", "read-path", "write-path")
+
+    @abstractmethod
+    def put_directory(
+        self,
+        local_path: str | Path = ".",
+        to_path: str | None = None,
+        ignore_file: str | Path | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Upload the tree at ``local_path`` under ``to_path``; return the number of files uploaded.
+
+        Files matching the patterns of ``ignore_file`` (gitignore syntax) are left out, and so are
+        ``.git``, ``__pycache__`` and virtual environments, always.
+        """
+
+    @abstractmethod
+    def get_directory(self, from_path: str | None = None, local_path: str | Path = ".") -> None:
+        """Download the tree under ``from_path`` into ``local_path``."""
+
+    @abstractmethod
+    def read_path(self, path: str) -> bytes:
+        """The content of one file."""
+
+    @abstractmethod
+    def write_path(self, path: str, content: bytes) -> str:
+        """Write one file; return its full path or URL."""
+
+
+class InfrastructureResult(BaseModel):
+    """How a flow run's infrastructure ended: its identifier and exit code."""
+
+    identifier: str
+    status_code: int
+
+
+class InfrastructureBlock(Block):
+    """Base of infrastructure block types: how a flow run's engine is started.
+
+    The agent copies the block for each run with ``prepare_for_flow_run`` (which sets the run's
+    environment and labels), applies the deployment's ``infra_overrides``, then calls ``run`` in a
+    thread of its own.
+    """
+
+    env: dict[str, str | None] = {}
+    labels: dict[str, str] = {}
+    name: str | None = None
+    command: list[str] | None = None
+    stream_output: bool = True
+
+    def default_command(self) -> list[str]:
+        """The command that starts the engine: ``python -m sluice.engine``."""
+        return ["python", "-m", "sluice.engine"]
+
+    def prepare_for_flow_run(
+        self,
+        flow_run_id: UUID | str,
+        flow_run_name: str | None = None,
+        deployment_id: UUID | str | None = None,
+        flow_id: UUID | str | None = None,
+        flow_name: str | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> Self:
+        """A copy set up for one flow run: its id, the API to report to, labels and a name."""
+        env = {"SLUICE__FLOW_RUN_ID": str(flow_run_id)}
+        if api_url:
+            env["SLUICE_API_URL"] = api_url
+        if api_key:
+            env["SLUICE_API_KEY"] = api_key
+        labels = {"sluice.io/flow-run-id": str(flow_run_id)}
+        if flow_run_name:
+            labels["sluice.io/flow-run-name"] = flow_run_name
+        if deployment_id:
+            labels["sluice.io/deployment-id"] = str(deployment_id)
+        if flow_id:
+            labels["sluice.io/flow-id"] = str(flow_id)
+        if flow_name:
+            labels["sluice.io/flow-name"] = flow_name
+        return self.model_copy(
+            update={
+                "env": {**env, **self.env},
+                "labels": {**labels, **self.labels},
+                "name": self.name or flow_run_name,
+                "command": self.command or self.default_command(),
+            }
+        )
+
+    @abstractmethod
+    def run(self, on_started: Callable[[str], None] | None = None) -> InfrastructureResult:
+        """Start the infrastructure and wait for it to end.
+
+        ``on_started(identifier)`` is called once it has started, with an identifier that ``kill``
+        accepts (a PID, a container id, a ``namespace:job`` name). Blocks until the engine exits.
+        """
+
+    @abstractmethod
+    def kill(self, identifier: str, grace_seconds: float = 30) -> None:
+        """Stop the infrastructure ``identifier``: ask politely, then force after ``grace_seconds``."""
+
+    @abstractmethod
+    def preview(self) -> str:
+        """What would be run, for humans: a command line, a ``docker run``, a Job manifest."""
+
+
+def parse_block_slug(slug: str) -> tuple[str, str, str | None]:
+    """Split ``type/name[/path]`` into its parts; anything else raises ``ConfigurationError``."""
+    parts = slug.strip().strip("/").split("/", 2)
+    if len(parts) < 2 or not all(parts[:2]):
+        raise ConfigurationError(
+            f"invalid block slug {slug!r}: use 'block-type/block-name' or 'block-type/block-name/sub/path', "
+            "e.g. 's3/dev-bucket'"
+        )
+    return parts[0], parts[1], (parts[2] if len(parts) == 3 and parts[2] else None)
+
+
+def get_block_class(slug: str) -> type[Block]:
+    """The block class for a type slug, among storage and infrastructure types."""
+    from sluice.plugins import get_registry
+
+    for kind in ("storage", "infrastructure"):
+        found = get_registry(kind).find(slug)
+        if found is not None:
+            return found
+    return get_registry("storage").get(slug)  # raises UnknownSlugError with the install hint

@@ -1,0 +1,59 @@
+"""The ``sluice`` command line: built by ``build_app()``, run by ``main()``.
+
+Each core command group lives in its own module and is added here; plugins add theirs through the
+``register_commands`` hook. Command modules import their heavy dependencies inside the commands so
+that ``sluice --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from sluice import __version__
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"sluice {__version__}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    """Build the CLI: the core command groups, then every plugin's through ``register_commands``."""
+    from sluice.cli import config, plugins
+    from sluice.plugins import get_plugin_manager
+
+    app = typer.Typer(
+        name="sluice",
+        help="Sluice: deploy Python flows and run them on schedules, anywhere.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
+    @app.callback()
+    def root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        """Sluice: deploy Python flows and run them on schedules, anywhere."""
+
+    app.add_typer(plugins.app, name="plugins")
+    app.add_typer(config.app, name="config")
+    get_plugin_manager().call_hook("register_commands", app=app)
+    return app
+
+
+def main() -> None:
+    """Entry point of the ``sluice`` console script: one-line errors, never a traceback."""
+    import warnings
+
+    from sluice.cli.errors import run_with_clean_errors
+    from sluice.plugins import PluginLoadWarning
+
+    warnings.filterwarnings("ignore", category=PluginLoadWarning)
+    sys.exit(run_with_clean_errors(build_app))

@@ -1,0 +1,47 @@
+"""Turning exceptions into one-line messages and exit codes at the CLI edge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import typer
+
+from sluice.errors import SluiceError
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` on stderr as one line and return the ``typer.Exit`` to raise."""
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def run_with_clean_errors(build: Callable[[], typer.Typer]) -> int:
+    """Build and run the CLI; a ``SluiceError`` (or an unexpected error) becomes one line on stderr."""
+    try:
+        app = build()
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        return 1
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        return 130
+    except SluiceError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        return 1
+    except Exception as exc:  # the last line of defence: never a traceback to a user
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        typer.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+        if "SLUICE_DEBUG" in os.environ:
+            raise
+        return 1
+    return 0

@@ -1,0 +1,107 @@
+"""The hooks a Sluice plugin can implement.
+
+A plugin is a module (or class) named by an entry point in the ``sluice`` group. It implements any
+of the hooks below by defining a function of the same name decorated with ``sluice.hookimpl``; it
+may accept any subset of a hook's arguments. Arguments are only ever added to a hook, never removed
+or renamed, so a plugin written today keeps working.
+
+Every hook is called once per process, when the plugin manager is first needed (the CLI builds its
+command tree, the API server builds its app, or a registry is asked for a type). Plugins are called
+in the reverse of their registration order, as pluggy does; the order does not matter for the type
+hooks, because a slug may be claimed by one plugin only.
+
+``docs/plugins.md`` documents each hook under its exact signature; ``tests/core/test_docs.py`` keeps
+the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import fastapi
+    import typer
+
+hookspec = pluggy.HookspecMarker("sluice")
+hookimpl = pluggy.HookimplMarker("sluice")
+
+Register = Callable[[type[Any]], None]
+
+
+@hookspec
+def register_storage_blocks(register: Register) -> None:
+    """Register storage block types: where a deployment's code is kept.
+
+    :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
+        ``sluice.blocks.StorageBlock`` and define a unique ``block_type_slug``.
+    :returns: nothing; the return value is ignored.
+
+    Called once, the first time any storage type is looked up. Registering a slug another plugin
+    already registered raises ``DuplicateSlugError`` naming both distributions.
+    """
+
+
+@hookspec
+def register_infrastructure_blocks(register: Register) -> None:
+    """Register infrastructure block types: where and how a flow run is started.
+
+    :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
+        ``sluice.blocks.InfrastructureBlock`` and define a unique ``block_type_slug``.
+    :returns: nothing; the return value is ignored.
+
+    Called once, the first time any infrastructure type is looked up.
+    """
+
+
+@hookspec
+def register_schedules(register: Register) -> None:
+    """Register schedule types: when a deployment's runs are created.
+
+    :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
+        ``sluice.schedules.Schedule`` and declare ``type: Literal["<slug>"] = "<slug>"``.
+    :returns: nothing; the return value is ignored.
+
+    Called once, the first time any schedule type is looked up (for example by
+    ``schedule_from_dict``).
+    """
+
+
+@hookspec
+def register_queue_backends(register: Register) -> None:
+    """Register work-queue backends: how agents claim runs.
+
+    :param register: call it once per class, ``register(cls)``; ``cls`` must implement
+        ``sluice.queues.QueueBackend`` and define a unique ``slug``.
+    :returns: nothing; the return value is ignored.
+
+    Called once, the first time the API server needs a queue backend.
+    """
+
+
+@hookspec
+def register_commands(app: typer.Typer) -> None:
+    """Add commands or command groups to the ``sluice`` CLI.
+
+    :param app: the root Typer application; call ``app.add_typer(group, name=...)`` or
+        ``app.command()(function)`` on it.
+    :returns: nothing; the return value is ignored.
+
+    Called each time the CLI is built, before arguments are parsed, so it runs on every ``sluice``
+    invocation, ``--help`` included: import heavy libraries inside the command functions, not at
+    module level.
+    """
+
+
+@hookspec
+def register_routes(app: fastapi.FastAPI) -> None:
+    """Add routes to the API server: pages, static files, extra API endpoints.
+
+    :param app: the FastAPI application being built by ``create_app``; call
+        ``app.include_router(...)`` or ``app.mount(...)``. Paths under ``/api`` belong to the core.
+    :returns: nothing; the return value is ignored.
+
+    Called once per application built, after the core routers are included.
+    """

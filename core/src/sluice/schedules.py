@@ -1,0 +1,149 @@
+"""The ``Schedule`` base class, shared time-zone rules, and building a schedule from its JSON form.
+
+Concrete schedule types (cron, interval, rrule, …) come from plugins through the
+``register_schedules`` hook. Each is a pydantic model with a ``type`` discriminator:
+
+    >>> schedule_from_dict({"type": "cron", "cron": "0 9 * * *", "timezone": "Europe/London"})
+
+One DST rule applies to every schedule that works in local wall-clock time (RFC 5545's): a local
+time inside a spring-forward gap fires at the same offset after the gap (02:30 becomes 03:30 that
+day only), and a local time that occurs twice on a fall-back night fires once, at its first
+occurrence. ``resolve_local_time`` implements it for plugins.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from sluice.errors import ConfigurationError
+
+
+def get_timezone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; an unknown name raises ``ValueError`` quoting it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(
+            f"unknown timezone {name!r}: use an IANA name such as 'UTC', 'Europe/London' or 'America/New_York'"
+        ) from exc
+
+
+def resolve_local_time(naive: datetime, zone: tzinfo) -> datetime:
+    """Turn a wall-clock time into an aware datetime by RFC 5545's rule.
+
+    A time that does not exist (inside a spring-forward gap) is read with the offset in force before
+    the gap, which moves it forward by the gap's length (02:30 → 03:30). A time that occurs twice
+    resolves to its first occurrence. The result is normalised, so its ``utcoffset()`` is right.
+    """
+    aware = naive.replace(tzinfo=zone, fold=0)
+    return aware.astimezone(UTC).astimezone(zone)
+
+
+def is_first_occurrence(aware: datetime) -> bool:
+    """False for the second occurrence of a repeated wall-clock time on a fall-back night."""
+    zone = aware.tzinfo
+    if zone is None:
+        return True
+    local = aware.astimezone(zone)
+    first = local.replace(fold=0).astimezone(UTC)
+    return first == aware.astimezone(UTC)
+
+
+class Schedule(BaseModel):
+    """Base of every schedule type.
+
+    Subclasses declare ``type: Literal["<slug>"] = "<slug>"`` (the discriminator saved in JSON) and
+    implement ``get_dates`` and ``describe``. Invalid specs must be rejected at construction with a
+    ``ValueError`` quoting the bad part.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Whether the schedule's times are in local wall-clock time (cron, rrule, long intervals).
+    wall_clock: ClassVar[bool] = True
+
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            get_timezone(value)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The schedule's time zone (UTC when unset)."""
+        return get_timezone(self.timezone or "UTC")
+
+    @abstractmethod
+    def get_dates(self, n: int, start: datetime | None = None, end: datetime | None = None) -> list[datetime]:
+        """At most ``n`` fire times at or after ``start`` (default: now) and not after ``end``.
+
+        The times are timezone-aware in the schedule's time zone, sorted, without duplicates.
+        """
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A one-line description for tables, e.g. "every 15 minutes"."""
+
+    # helpers for subclasses -----------------------------------------------------------------
+
+    def _bounds(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime | None]:
+        """``start`` (default now) and ``end`` as aware datetimes in the schedule's zone."""
+        zone = self.zone
+        start = datetime.now(UTC) if start is None else _aware(start)
+        return start.astimezone(zone), (None if end is None else _aware(end).astimezone(zone))
+
+
+def _aware(value: datetime) -> datetime:
+    """Treat a naive datetime as UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def schedule_from_dict(data: dict[str, Any]) -> Schedule:
+    """Build the registered schedule type named by ``data["type"]`` from its JSON form.
+
+    An unknown type says which package to install; an invalid spec raises ``ConfigurationError``
+    with pydantic's message, which quotes the bad part.
+    """
+    from pydantic import ValidationError
+
+    from sluice.plugins import get_registry
+
+    if not isinstance(data, dict) or "type" not in data:
+        raise ConfigurationError(
+            "a schedule needs a 'type' (cron, interval or rrule), e.g. {'type': 'cron', 'cron': '0 9 * * *'}"
+        )
+    cls = get_registry("schedule").get(str(data["type"]))
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid {data['type']} schedule: {format_validation_error(exc)}") from None
+
+
+def format_validation_error(exc: Any) -> str:
+    """One line from a pydantic ``ValidationError``: each failing field and its message."""
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(item) for item in error.get("loc", ()))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts)
+
+
+def timedelta_words(delta: timedelta) -> str:
+    """ "15 minutes", "1 hour", "1 day 2 hours" — for ``describe()``."""
+    seconds = int(delta.total_seconds())
+    units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+    words = []
+    for name, size in units:
+        count, seconds = divmod(seconds, size)
+        if count:
+            words.append(f"{count} {name}{'s' if count != 1 else ''}")
+    return " ".join(words) or "0 seconds"

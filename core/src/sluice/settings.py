@@ -1,0 +1,61 @@
+"""Sluice settings, read from ``SLUICE_*`` environment variables.
+
+``get_settings()`` builds them on each call so that tests (and long-lived processes that change
+their environment) always see the current values; it is cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting Sluice reads; each field ``x`` comes from ``SLUICE_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.sluice"),
+        description="Folder for the embedded SQLite database, the encryption key and local storage.",
+    )
+    api_url: str | None = Field(
+        default=None,
+        description="URL of a Sluice API server, e.g. http://127.0.0.1:4200/api. "
+        "Unset: the CLI and Python API use an in-process server on the local database.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the server's database. Unset: SQLite at $SLUICE_HOME/sluice.db.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="On a client, sent as a bearer token; on a server, required by every /api route.",
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts block secrets at rest. Unset: kept in $SLUICE_HOME/encryption.key.",
+    )
+    load_plugins: str | None = Field(
+        default=None,
+        description="Comma-separated distribution names of the plugins to load; empty loads none; "
+        "unset loads every installed plugin.",
+    )
+    trace_plugins: bool = Field(default=False, description="Print every plugin hook call to stderr.")
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL to use: ``database_url`` or SQLite in ``home``."""
+        return self.database_url or f"sqlite:///{self.home / 'sluice.db'}"
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment as it is now."""
+    return Settings()
