@@ -44,6 +44,18 @@ class Settings(BaseSettings):
         "unset loads every installed plugin.",
     )
     trace_plugins: bool = Field(default=False, description="Print every plugin hook call to stderr.")
+    server_host: str = Field(default="127.0.0.1", description="Address `sluice server start` listens on.")
+    server_port: int = Field(default=4200, description="Port `sluice server start` listens on.")
+    server_run_services: bool = Field(
+        default=True, description="Run the background services (scheduler, late runs…) inside `sluice server start`."
+    )
+    server_log_level: str = Field(default="warning", description="Log level of the API server (uvicorn).")
+    sqlite_busy_timeout: float = Field(
+        default=30.0, description="Seconds a SQLite write waits for another writer before giving up."
+    )
+    database_pool_size: int = Field(default=10, description="Connections kept open per server process.")
+    database_max_overflow: int = Field(default=20, description="Extra connections allowed past the pool size.")
+    api_timeout: float = Field(default=30.0, description="Seconds the client waits for an API answer.")
 
     @field_validator("home", mode="after")
     @classmethod
