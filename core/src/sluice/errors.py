@@ -33,3 +33,55 @@ class ObjectNotFound(SluiceError, LookupError):
 
 class ObjectAlreadyExists(SluiceError, ValueError):
     """An object with the same unique name already exists."""
+
+
+class InfrastructureNotFound(SluiceError, LookupError):
+    """The infrastructure a flow run was started on (process, container, Job) no longer exists."""
+
+
+class InfrastructureNotAvailable(SluiceError, RuntimeError):
+    """The infrastructure cannot be reached from here: another host, a missing image, no engine."""
+
+
+class StorageError(SluiceError):
+    """A storage block could not read or write its files: wrong credentials, a missing bucket, an
+    unreachable host, a missing library. The message names the block type and its URL, never a secret."""
+
+
+# -- flows, entrypoints and parameters (sluice.flows, sluice.parameters) ------------------------
+
+
+class EntrypointError(SluiceError):
+    """A flow entrypoint (``path/to/file.py:function`` or ``package.module:function``) cannot be loaded."""
+
+
+class FlowFileNotFoundError(EntrypointError, FileNotFoundError):
+    """The file or module named by an entrypoint does not exist."""
+
+
+class FlowImportError(EntrypointError, ImportError):
+    """The file or module named by an entrypoint raised an error (a syntax error included) on import."""
+
+
+class FlowNotFoundError(EntrypointError, AttributeError):
+    """The module named by an entrypoint has no attribute of that name."""
+
+
+class NotAFlowError(EntrypointError, TypeError):
+    """The object named by an entrypoint is not decorated with ``@flow``."""
+
+
+class ParameterError(SluiceError, ValueError):
+    """Flow parameters are invalid: unknown, missing or of the wrong type. The message names each one."""
+
+
+class FlowTimeoutError(SluiceError, TimeoutError):
+    """A flow ran longer than its ``timeout_seconds``."""
+
+
+class FlowRunFailed(SluiceError, RuntimeError):
+    """A flow run ended in a FAILED, CRASHED or CANCELLED state."""
+
+
+class RunNotClaimable(SluiceError, RuntimeError):
+    """The server refused to move a flow run to RUNNING: it was claimed or finished elsewhere."""
