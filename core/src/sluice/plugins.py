@@ -323,7 +323,15 @@ class PluginManager:
                 def register(cls: type[Any], _plugin: str = impl.plugin_name, _dist: str = distribution) -> None:
                     registry.add(cls, _plugin, _dist)
 
-                self._call_impl(impl, info, registry.kind.hook, {"register": register})
+                try:
+                    self._call_impl(impl, info, registry.kind.hook, {"register": register})
+                except DuplicateSlugError:
+                    raise
+                except PluginError as exc:
+                    # One broken plugin must not take every command down: record it, warn, go on.
+                    if info is not None:
+                        info.error = str(exc)
+                    warnings.warn(str(exc), PluginLoadWarning, stacklevel=2)
             self._registries[kind] = registry
             return registry
 
