@@ -13,7 +13,9 @@ occurrence. ``resolve_local_time`` implements it for plugins.
 
 from __future__ import annotations
 
+import heapq
 from abc import abstractmethod
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -104,6 +106,98 @@ class Schedule(BaseModel):
 def _aware(value: datetime) -> datetime:
     """Treat a naive datetime as UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# Offsets are compared over this window: no real time zone changes its offset twice within it, so the
+# larger of the offsets at its two ends bounds every offset in between.
+_OFFSET_WINDOW = timedelta(days=3)
+
+
+def wall_clock_dates(
+    candidates_from: Callable[[datetime], Iterable[datetime]],
+    zone: tzinfo,
+    n: int,
+    start: datetime,
+    end: datetime | None = None,
+) -> list[datetime]:
+    """Resolve a stream of wall-clock times into at most ``n`` sorted, distinct fire times.
+
+    :param candidates_from: called with a naive local time a little before ``start``; returns the
+        schedule's local wall-clock times from there on, ascending (duplicates allowed). A naive time
+        is resolved by the DST rule (``resolve_local_time``); an aware one is taken as the instant it
+        names.
+    :param zone: the schedule's time zone; the results are aware datetimes in it.
+    :param n: the most times to return.
+    :param start: aware; no time before this instant is returned.
+    :param end: aware or None; no time after this instant is returned.
+
+    Resolution can reorder times (02:30 inside a spring-forward gap becomes 03:30, after a real
+    03:15), so times are held back until no later candidate can resolve before them. Times are
+    ordered and de-duplicated by their UTC instant: two wall times of a fall-back night that compare
+    equal as local datetimes are still distinct instants.
+    """
+    if n <= 0:
+        return []
+    start_utc = start.astimezone(UTC)
+    end_utc = None if end is None else end.astimezone(UTC)
+    if end_utc is not None and end_utc < start_utc:
+        return []
+    # Begin early enough that a gap time before ``start`` that resolves after it is still seen.
+    earliest_offset = min(_offset_at_instant(start_utc, zone), _offset_at_instant(start_utc - _OFFSET_WINDOW, zone))
+    naive_from = (start_utc + earliest_offset).replace(tzinfo=None)
+
+    results: list[datetime] = []
+    last_emitted: datetime | None = None
+    pending: list[tuple[datetime, int, datetime]] = []  # (UTC instant, sequence, aware local)
+    sequence = 0
+    bound_day: Any = None
+    largest_offset = timedelta(0)
+
+    def emit_until(limit: datetime | None) -> bool:
+        """Move pending times at or before ``limit`` to the results; True when done."""
+        nonlocal last_emitted
+        while pending and (limit is None or pending[0][0] <= limit):
+            instant, _, local = heapq.heappop(pending)
+            if end_utc is not None and instant > end_utc:
+                return True
+            if instant != last_emitted:
+                results.append(local)
+                last_emitted = instant
+                if len(results) >= n:
+                    return True
+        return False
+
+    for candidate in candidates_from(naive_from):
+        if candidate.tzinfo is None:
+            naive = candidate
+            instant = candidate.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        else:
+            instant = candidate.astimezone(UTC)
+            naive = instant.astimezone(zone).replace(tzinfo=None)
+        day = naive.date()
+        if day != bound_day:
+            bound_day = day
+            midnight = datetime(day.year, day.month, day.day)
+            largest_offset = max(_offset_at_wall(midnight, zone), _offset_at_wall(midnight + _OFFSET_WINDOW, zone))
+        # No candidate from here on can resolve to an instant before this one.
+        lower_bound = (naive - largest_offset).replace(tzinfo=UTC)
+        if emit_until(lower_bound):
+            return results
+        if end_utc is not None and lower_bound > end_utc:
+            break
+        if instant >= start_utc:
+            heapq.heappush(pending, (instant, sequence, instant.astimezone(zone)))
+            sequence += 1
+    emit_until(None)
+    return results
+
+
+def _offset_at_instant(instant: datetime, zone: tzinfo) -> timedelta:
+    return instant.astimezone(zone).utcoffset() or timedelta(0)
+
+
+def _offset_at_wall(naive: datetime, zone: tzinfo) -> timedelta:
+    return naive.replace(tzinfo=zone).utcoffset() or timedelta(0)
 
 
 def schedule_from_dict(data: dict[str, Any]) -> Schedule:
