@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+import threading
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,10 +22,13 @@ from typing import Any, ClassVar, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, ValidationError
+from pydantic_core import to_jsonable_python
 
 from sluice.errors import ConfigurationError
 
 MASK = "********"
+
+_output_lock = threading.Lock()
 
 #: ``progress(done, total)`` — called as files are transferred; ``total`` may be 0 when unknown.
 Progress = Callable[[int, int], None]
@@ -85,12 +90,9 @@ class Block(BaseModel):
 
     def data(self, include_secrets: bool = False) -> dict[str, Any]:
         """The block's fields as JSON; secrets masked unless ``include_secrets``."""
-        data = self.model_dump(mode="json")
-        for name in self.secret_fields():
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                data[name] = value.get_secret_value() if include_secrets else MASK
-        return data
+        # Walk the Python dump so secrets inside nested models (a Docker registry's password) are
+        # revealed or masked the same way as top-level ones.
+        return to_jsonable_python(_secrets_shown(self.model_dump(mode="python"), include_secrets))
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
@@ -149,6 +151,23 @@ class Block(BaseModel):
         ``ConfigurationError`` naming it. A string value that the field does not accept is tried
         again as JSON (``customizations='[...]'``).
         """
+        overrides = dict(overrides)
+        try:
+            return self._apply_overrides(overrides)
+        except ValidationError as exc:
+            failing = {str(error["loc"][0]) for error in exc.errors() if error.get("loc")}
+            decoded = {
+                path: _maybe_json(value) if str(path).split(".")[0] in failing else value
+                for path, value in overrides.items()
+            }
+            if decoded == overrides:
+                raise self._override_error(exc) from None
+        try:
+            return self._apply_overrides(decoded)
+        except ValidationError as exc:
+            raise self._override_error(exc) from None
+
+    def _apply_overrides(self, overrides: Mapping[str, Any]) -> Self:
         data = self.data(include_secrets=True)
         for path, value in overrides.items():
             head, *rest = str(path).split(".")
@@ -158,13 +177,13 @@ class Block(BaseModel):
                     f"override {path!r}: {self.block_type_slug} blocks have no field {head!r} (fields: {known})"
                 )
             data = _set_path(data, [head, *rest], value)
-        try:
-            return type(self).model_validate(data)
-        except ValidationError:
-            decoded = {k: _maybe_json(v) for k, v in overrides.items()}
-            if decoded == dict(overrides):
-                raise
-            return self.with_overrides(decoded)
+        return type(self).model_validate(data)
+
+    def _override_error(self, exc: ValidationError) -> ConfigurationError:
+        from sluice.schedules import format_validation_error
+
+        reason = format_validation_error(exc)
+        return ConfigurationError(f"invalid override for the {self.block_type_slug} block: {reason}")
 
 
 def _set_path(data: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
@@ -176,6 +195,16 @@ def _set_path(data: dict[str, Any], path: list[str], value: Any) -> dict[str, An
     child = result.get(head)
     result[head] = _set_path(child if isinstance(child, dict) else {}, rest, value)
     return result
+
+
+def _secrets_shown(value: Any, include_secrets: bool) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value() if include_secrets else MASK
+    if isinstance(value, dict):
+        return {key: _secrets_shown(item, include_secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_secrets_shown(item, include_secrets) for item in value]
+    return value
 
 
 def _maybe_json(value: Any) -> Any:
@@ -247,6 +276,16 @@ class InfrastructureBlock(Block):
     def default_command(self) -> list[str]:
         """The command that starts the engine: ``python -m sluice.engine``."""
         return ["python", "-m", "sluice.engine"]
+
+    def write_output(self, line: str) -> None:
+        """Write one line of the engine's output to the agent's stdout, prefixed with the run name.
+
+        Used by blocks with ``stream_output``; lines from runs in other threads never interleave.
+        """
+        prefix = self.name or self.block_type_slug
+        with _output_lock:
+            sys.stdout.write(f"{prefix} | {line.rstrip(chr(10))}\n")
+            sys.stdout.flush()
 
     def prepare_for_flow_run(
         self,

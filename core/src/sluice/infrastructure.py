@@ -1,0 +1,60 @@
+"""Infrastructure block classes, importable by class name: ``from sluice.infrastructure import Process``.
+
+Nothing is imported up front: the first lookup of a name asks the plugin manager for the registered
+infrastructure types and returns the one whose class is called that (or a block class that one of
+them uses, such as ``DockerRegistry``). A name no installed plugin provides raises ``ImportError``
+(through ``AttributeError``) saying which package to install.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from sluice.blocks import Block, InfrastructureBlock, InfrastructureResult
+
+__all__ = ["InfrastructureBlock", "InfrastructureResult"]
+
+#: First-party classes and the distribution that provides each, for the "install X" message.
+PACKAGE_FOR_CLASS: dict[str, str] = {
+    "Process": "sluice-process",
+    "DockerContainer": "sluice-docker",
+    "DockerRegistry": "sluice-docker",
+    "KubernetesJob": "sluice-kubernetes",
+    "KubernetesClusterConfig": "sluice-kubernetes",
+}
+
+
+def _registered_classes() -> list[type[Any]]:
+    from sluice.plugins import get_registry
+
+    return [entry.cls for entry in get_registry("infrastructure").entries()]
+
+
+def find_infrastructure_class(name: str) -> type[Block] | None:
+    """The registered infrastructure class called ``name``, or a block class its module defines."""
+    classes = _registered_classes()
+    for cls in classes:
+        if cls.__name__ == name:
+            return cls
+    for cls in classes:
+        candidate = getattr(sys.modules.get(cls.__module__), name, None)
+        if isinstance(candidate, type) and issubclass(candidate, Block):
+            return candidate
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    found = find_infrastructure_class(name)
+    if found is not None:
+        return found
+    known = ", ".join(sorted(cls.__name__ for cls in _registered_classes())) or "none"
+    package = PACKAGE_FOR_CLASS.get(name)
+    hint = f"install it with `pip install {package}`" if package else "no installed plugin registers it"
+    raise AttributeError(f"sluice.infrastructure has no block class {name!r}: {hint} (installed: {known})")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *(cls.__name__ for cls in _registered_classes())})
