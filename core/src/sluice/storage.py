@@ -1,0 +1,312 @@
+"""``FsspecStorageBlock``: the four storage methods written once, on top of an fsspec file system.
+
+A storage plugin subclasses it and says three things: which fsspec file system to open
+(``open_filesystem``), where the block's files live in it (``base_path``) and how to show that place to
+a human (``display_url``, never with a secret in it). This class then uploads and downloads trees,
+reads and writes single files, refuses paths that escape the base, reports progress, and turns every
+library error (wrong credentials, a missing bucket, an unreachable host, a missing library) into one
+``StorageError`` that names the block type and the URL.
+
+fsspec and the plugins' SDKs are imported inside the methods, never at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import SecretStr
+
+from sluice.blocks import MASK, Progress, StorageBlock
+from sluice.errors import SluiceError, StorageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fsspec import AbstractFileSystem
+
+#: fsspec protocols of object stores: no real folders, so none are created (``makedirs`` on s3fs
+#: would even create a missing bucket, hiding a typo).
+OBJECT_STORE_PROTOCOLS: frozenset[str] = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+
+_SECRET_KEY = re.compile(r"(key|secret|password|passwd|token|connection_string|credential)", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
+def is_secret_key(name: str) -> bool:
+    """True for a settings key whose value must be masked (``key``, ``secret``, ``password``, ``token``…)."""
+    return bool(_SECRET_KEY.search(name))
+
+
+def mask_settings(settings: Any) -> Any:
+    """A copy of ``settings`` with the values of secret-looking keys replaced by the mask, recursively."""
+    if isinstance(settings, Mapping):
+        return {
+            key: (MASK if is_secret_key(str(key)) and value not in (None, "") else mask_settings(value))
+            for key, value in settings.items()
+        }
+    if isinstance(settings, list | tuple):
+        return [mask_settings(item) for item in settings]
+    return settings
+
+
+def secret_values_in(settings: Any) -> list[str]:
+    """Every string value under a secret-looking key of ``settings``, to scrub from messages."""
+    found: list[str] = []
+    if isinstance(settings, Mapping):
+        for key, value in settings.items():
+            if is_secret_key(str(key)) and isinstance(value, str | SecretStr):
+                text = value.get_secret_value() if isinstance(value, SecretStr) else value
+                if text:
+                    found.append(text)
+            else:
+                found.extend(secret_values_in(value))
+    elif isinstance(settings, list | tuple):
+        for item in settings:
+            found.extend(secret_values_in(item))
+    return found
+
+
+def strip_userinfo(url: str) -> str:
+    """``scheme://user:password@host/x`` without the ``user:password@`` part."""
+    return _URL_USERINFO.sub(r"\g<scheme>", url)
+
+
+def relative_parts(path: str | None) -> list[str]:
+    """The segments of a path relative to a block's base; ``ValueError`` for one that escapes it.
+
+    ``None``, ``""`` and ``"."`` are the base itself (no segments). Absolute paths, drive letters, URLs
+    and any ``..`` segment are refused.
+    """
+    if path is None:
+        return []
+    text = str(path)
+    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text) or "://" in text:
+        raise ValueError(f"path {text!r} is absolute: storage paths are relative to the block's base path")
+    parts = [part for part in re.split(r"[\\/]+", text) if part not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"path {text!r} escapes the block's base path ('..' is not allowed)")
+    return parts
+
+
+def describe_library_error(exc: BaseException) -> str:
+    """A short reason for a storage library error, with a hint on what to check."""
+    text = f"{exc}".strip() or type(exc).__name__
+    lowered = f"{type(exc).__name__} {text}".lower()
+    access_words = (
+        "accessdenied",
+        "access denied",
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "forbidden",
+        "unauthorized",
+        "authentication",
+        "logon failure",
+        "status_logon_failure",
+        "invalid credentials",
+        "permission",
+        "401",
+        "403",
+    )
+    unreachable_words = (
+        "could not connect",
+        "cannot connect",
+        "connection refused",
+        "failed to connect",
+        "connect call failed",
+        "name or service not known",
+        "timed out",
+        "timeout",
+        "unreachable",
+        "nodename nor servname",
+        "temporary failure in name resolution",
+    )
+    if any(word in lowered for word in unreachable_words) or isinstance(exc, ConnectionError | TimeoutError):
+        return f"cannot reach the server: {text} — check the host, the port and that the service is running"
+    if isinstance(exc, PermissionError) or any(word in lowered for word in access_words):
+        return f"access denied: {text} — check the credentials"
+    if isinstance(exc, FileNotFoundError) or "nosuchbucket" in lowered or "not found" in lowered:
+        return "not found — check that the bucket, container or share exists and the path is right"
+    return f"{type(exc).__name__}: {text}"
+
+
+class FsspecStorageBlock(StorageBlock):
+    """A storage block backed by an fsspec file system; subclasses open the file system.
+
+    Subclasses implement ``open_filesystem``, ``base_path`` and ``display_url``, and set
+    ``required_library`` / ``install_hint`` so a missing SDK names the package to install.
+    """
+
+    #: The import name of the library ``open_filesystem`` needs (``s3fs``); checked first.
+    required_library: ClassVar[str | None] = None
+    #: What to install when it is missing, e.g. ``pip install sluice-s3``.
+    install_hint: ClassVar[str | None] = None
+
+    # -- what a subclass provides ----------------------------------------------------------------
+
+    @abstractmethod
+    def open_filesystem(self) -> AbstractFileSystem:
+        """A new fsspec file system with this block's credentials and settings."""
+
+    @abstractmethod
+    def base_path(self) -> str:
+        """The block's root inside the file system, as fsspec paths are written (``bucket/prefix``)."""
+
+    @abstractmethod
+    def display_url(self) -> str:
+        """The block's root as a URL for humans (``s3://bucket/prefix``), without any secret."""
+
+    def secret_values(self) -> list[str]:
+        """Every secret this block holds, to be scrubbed from error messages."""
+        values = []
+        for name in self.secret_fields():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+    def missing_library_hint(self) -> str | None:
+        """What to install when the file system's library is missing (default: ``install_hint``)."""
+        return self.install_hint
+
+    def creates_folders(self, filesystem: AbstractFileSystem) -> bool:
+        """Whether parent folders must be made before writing (False for object stores)."""
+        protocols = filesystem.protocol if isinstance(filesystem.protocol, tuple | list) else (filesystem.protocol,)
+        return not any(protocol in OBJECT_STORE_PROTOCOLS for protocol in protocols)
+
+    # -- error handling --------------------------------------------------------------------------
+
+    def _scrub(self, message: str) -> str:
+        for secret in sorted(self.secret_values(), key=len, reverse=True):
+            if len(secret) >= 3:
+                message = message.replace(secret, MASK)
+        return strip_userinfo(message)
+
+    def storage_error(self, reason: str, url: str | None = None) -> StorageError:
+        """A ``StorageError`` naming this block type and ``url`` (default: the block's own)."""
+        where = url or self.display_url()
+        message = f"{self.display_name()} storage block ({self.block_type_slug}) at {where}: {reason}"
+        return StorageError(self._scrub(message))
+
+    @contextmanager
+    def _translated_errors(self, url: str | None = None) -> Iterator[None]:
+        """Turn library exceptions into one ``StorageError``; ours (``ValueError``, Sluice errors) pass."""
+        try:
+            yield
+        except (SluiceError, ValueError):
+            raise
+        except ImportError as exc:
+            hint = self.missing_library_hint()
+            hint = f"; {hint}" if hint else ""
+            raise self.storage_error(f"a library is missing: {exc}{hint}", url) from None
+        except Exception as exc:
+            raise self.storage_error(describe_library_error(exc), url) from None
+
+    def _filesystem(self) -> AbstractFileSystem:
+        if self.required_library:
+            import importlib.util
+
+            if importlib.util.find_spec(self.required_library) is None:
+                hint = self.missing_library_hint() or f"pip install {self.required_library}"
+                raise self.storage_error(f"the {self.required_library!r} library is not installed: {hint}")
+        with self._translated_errors():
+            return self.open_filesystem()
+
+    # -- paths -----------------------------------------------------------------------------------
+
+    def _root(self, filesystem: AbstractFileSystem) -> str:
+        return filesystem._strip_protocol(self.base_path()).rstrip("/")
+
+    def _remote(self, filesystem: AbstractFileSystem, path: str | None) -> str:
+        parts = relative_parts(path)
+        root = self._root(filesystem)
+        return "/".join([root, *parts]) if parts else root
+
+    def url_for(self, path: str | None) -> str:
+        """The URL of ``path`` under this block, for humans and return values."""
+        parts = relative_parts(path)
+        base = self.display_url().rstrip("/")
+        return "/".join([base, *parts]) if parts else base
+
+    # -- the four methods ------------------------------------------------------------------------
+
+    def put_directory(
+        self,
+        local_path: str | Path = ".",
+        to_path: str | None = None,
+        ignore_file: str | Path | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Upload the tree at ``local_path`` under ``to_path``; return the number of files uploaded.
+
+        ``ignore_file`` (gitignore syntax; default: the folder's ``.sluiceignore`` or
+        ``.prefectignore``) leaves files out, as do ``.git``, ``__pycache__`` and virtual
+        environments, always. ``progress(done, total)`` is called before the first file and after each.
+        """
+        from sluice.ignore import files_to_upload
+
+        relative_parts(to_path)  # refuse an escaping destination before touching anything
+        source = Path(local_path)
+        files = files_to_upload(source, ignore_file)
+        total = len(files)
+        if progress:
+            progress(0, total)
+        filesystem = self._filesystem()
+        destination = self._remote(filesystem, to_path)
+        with self._translated_errors(self.url_for(to_path)):
+            make_folders = self.creates_folders(filesystem)
+            made: set[str] = set()
+            for done, relative in enumerate(files, start=1):
+                target = f"{destination}/{relative.as_posix()}" if destination else relative.as_posix()
+                parent = target.rsplit("/", 1)[0]
+                if make_folders and parent and parent not in made:
+                    filesystem.makedirs(parent, exist_ok=True)
+                    made.add(parent)
+                filesystem.put_file(str(source / relative), target)
+                if progress:
+                    progress(done, total)
+        return total
+
+    def get_directory(self, from_path: str | None = None, local_path: str | Path = ".") -> None:
+        """Download every file under ``from_path`` (default: the whole block) into ``local_path``."""
+        target_root = Path(local_path).resolve()
+        filesystem = self._filesystem()
+        source = self._remote(filesystem, from_path)
+        with self._translated_errors(self.url_for(from_path)):
+            found = [path for path in filesystem.find(source, withdirs=False) if not path.endswith("/")]
+            if not found and not filesystem.exists(source):
+                raise self.storage_error("not found: nothing is stored there", self.url_for(from_path))
+            target_root.mkdir(parents=True, exist_ok=True)
+            prefix = source.rstrip("/")
+            for remote in found:
+                relative = remote[len(prefix) :].lstrip("/") if remote.startswith(prefix) else ""
+                relative = relative or PurePosixPath(remote).name
+                # A stored name could try to climb out of the target folder: check before writing.
+                target = (target_root / Path(*relative_parts(relative))).resolve()
+                if not target.is_relative_to(target_root):
+                    raise self.storage_error(f"refusing to write {relative!r} outside {target_root}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(filesystem.cat_file(remote))
+
+    def read_path(self, path: str) -> bytes:
+        """The content of the file ``path`` (relative to the block's base)."""
+        if not relative_parts(path):
+            raise ValueError("read_path needs a file path, not the block's base")
+        filesystem = self._filesystem()
+        with self._translated_errors(self.url_for(path)):
+            return filesystem.cat_file(self._remote(filesystem, path))
+
+    def write_path(self, path: str, content: bytes) -> str:
+        """Write ``content`` to the file ``path`` (relative to the block's base); return its URL."""
+        if not relative_parts(path):
+            raise ValueError("write_path needs a file path, not the block's base")
+        filesystem = self._filesystem()
+        target = self._remote(filesystem, path)
+        with self._translated_errors(self.url_for(path)):
+            parent = target.rsplit("/", 1)[0]
+            if self.creates_folders(filesystem) and parent:
+                filesystem.makedirs(parent, exist_ok=True)
+            filesystem.pipe_file(target, bytes(content))
+        return self.url_for(path)

@@ -1,0 +1,41 @@
+"""``LocalFileSystem``: a deployment's files kept in a folder of this machine (or a mounted share)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from sluice.storage import FsspecStorageBlock
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fsspec import AbstractFileSystem
+
+
+class LocalFileSystem(FsspecStorageBlock):
+    """Store deployment files in a folder on the local disk.
+
+    Only useful when the agent runs on the same machine, or the folder is a shared mount. ``basepath``
+    defaults to the current folder; ``~`` is expanded.
+    """
+
+    block_type_slug: ClassVar[str] = "local-file-system"
+    block_type_name: ClassVar[str | None] = "Local File System"
+
+    basepath: str | None = None
+
+    def _folder(self) -> Path:
+        return Path(self.basepath or ".").expanduser().resolve()
+
+    def open_filesystem(self) -> AbstractFileSystem:
+        """fsspec's local file system."""
+        from fsspec.implementations.local import LocalFileSystem as FsspecLocal
+
+        return FsspecLocal()
+
+    def base_path(self) -> str:
+        """The absolute folder, ``~`` expanded."""
+        return self._folder().as_posix()
+
+    def display_url(self) -> str:
+        """The absolute folder."""
+        return self._folder().as_posix()
