@@ -1,0 +1,169 @@
+"""Logs of flow runs: ``get_run_logger()``, the console format, and batched shipping to the API.
+
+Inside a flow run (or a task inside one), ``get_run_logger()`` returns a logger whose records go to
+the console and to the run's logs on the API. Records are batched: they are sent when a batch is
+full or old enough, and every run flushes what is left when it ends. Nothing is configured at import;
+the handlers are attached the first time a run logger is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sluice.context import get_flow_run_context
+from sluice.errors import SluiceError
+
+#: The parent of every run logger; its handlers ship records to the API and print them.
+RUN_LOGGER_NAME = "sluice.flow_runs"
+#: Records sent in one API call at most.
+BATCH_SIZE = 100
+#: A pending batch is sent by the next record logged after this many seconds.
+BATCH_INTERVAL_SECONDS = 2.0
+
+Sender = Callable[[list[dict[str, Any]]], None]
+
+
+class MissingRunContextError(SluiceError, RuntimeError):
+    """``get_run_logger()`` was called outside a flow run."""
+
+
+def _send_with_client(records: list[dict[str, Any]]) -> None:
+    from sluice.client import get_client
+
+    with get_client() as client:
+        client.create_logs(records)
+
+
+class LogShipper:
+    """Collects run log records and sends them to the API in batches.
+
+    A failure to send is reported once on stderr and does not fail the flow: logs are a record of the
+    run, not part of it.
+    """
+
+    def __init__(self, send: Sender | None = None) -> None:
+        self._send = send or _send_with_client
+        self._lock = threading.Lock()
+        self._pending: list[dict[str, Any]] = []
+        self._oldest: float | None = None
+        self._warned = False
+
+    def add(self, flow_run_id: UUID | str, level: int, name: str, message: str, created: float) -> None:
+        """Queue one record; send the batch when it is full or old enough."""
+        record = {
+            "flow_run_id": str(flow_run_id),
+            "level": level,
+            "name": name[:500],
+            "message": message,
+            "timestamp": datetime.fromtimestamp(created, UTC).isoformat(),
+        }
+        with self._lock:
+            self._pending.append(record)
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            due = len(self._pending) >= BATCH_SIZE or time.monotonic() - self._oldest >= BATCH_INTERVAL_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every queued record now."""
+        with self._lock:
+            batch, self._pending, self._oldest = self._pending, [], None
+        for start in range(0, len(batch), BATCH_SIZE):
+            try:
+                self._send(batch[start : start + BATCH_SIZE])
+            except Exception as exc:  # never let log shipping fail a run
+                if not self._warned:
+                    self._warned = True
+                    print(f"sluice: could not ship flow run logs to the API: {exc}", file=sys.stderr)
+
+
+_shipper: LogShipper | None = None
+_setup_lock = threading.Lock()
+
+
+def get_log_shipper() -> LogShipper:
+    """The process-wide log shipper."""
+    global _shipper
+    if _shipper is None:
+        with _setup_lock:
+            if _shipper is None:
+                _shipper = LogShipper()
+    return _shipper
+
+
+class APILogHandler(logging.Handler):
+    """Sends records that carry a ``flow_run_id`` to the API, through the log shipper."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record for its flow run (records without a run are ignored)."""
+        flow_run_id = getattr(record, "flow_run_id", None)
+        if flow_run_id is None:
+            return
+        try:
+            get_log_shipper().add(flow_run_id, record.levelno, record.name, self.format(record), record.created)
+        except Exception:
+            self.handleError(record)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        run = getattr(record, "flow_run_name", None)
+        where = f"Flow run {run!r} - " if run else ""
+        text = f"{stamp} | {record.levelname:<7} | {where}{record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _setup_run_logging() -> logging.Logger:
+    logger = logging.getLogger(RUN_LOGGER_NAME)
+    if not getattr(logger, "_sluice_configured", False):
+        with _setup_lock:
+            if not getattr(logger, "_sluice_configured", False):
+                logger.setLevel(logging.DEBUG)
+                logger.propagate = False
+                api_handler = APILogHandler(logging.DEBUG)
+                api_handler.setFormatter(logging.Formatter("%(message)s"))
+                console = logging.StreamHandler(sys.stderr)
+                console.setLevel(logging.INFO)
+                console.setFormatter(_ConsoleFormatter())
+                logger.addHandler(api_handler)
+                logger.addHandler(console)
+                logger._sluice_configured = True  # type: ignore[attr-defined]
+    return logger
+
+
+def run_logger_for(flow_run_id: UUID | str, flow_run_name: str, flow_name: str) -> logging.LoggerAdapter[Any]:
+    """A logger whose records go to the console and to the logs of the flow run ``flow_run_id``."""
+    logger = _setup_run_logging()
+    extra = {"flow_run_id": str(flow_run_id), "flow_run_name": flow_run_name, "flow_name": flow_name}
+    return logging.LoggerAdapter(logger, extra)
+
+
+def get_run_logger() -> logging.LoggerAdapter[Any]:
+    """The logger of the current flow run: to the console and to the run's logs on the API.
+
+    Raises ``MissingRunContextError`` outside a flow run (call it inside a ``@flow`` or a ``@task``).
+    """
+    context = get_flow_run_context()
+    if context is None:
+        raise MissingRunContextError(
+            "get_run_logger() was called outside a flow run: call it inside a function decorated with "
+            "@flow (or a @task called by one)"
+        )
+    return run_logger_for(context.flow_run_id, context.flow_run_name, context.flow.name)
+
+
+def flush_logs() -> None:
+    """Send every queued run log record to the API now."""
+    if _shipper is not None:
+        _shipper.flush()
