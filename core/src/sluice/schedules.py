@@ -111,6 +111,9 @@ def _aware(value: datetime) -> datetime:
 # Offsets are compared over this window: no real time zone changes its offset twice within it, so the
 # larger of the offsets at its two ends bounds every offset in between.
 _OFFSET_WINDOW = timedelta(days=3)
+# A bound computed at a wall time covers offsets up to two days past any time within this of it.
+_BOUND_REUSE = timedelta(days=1)
+_ZERO = timedelta(0)
 
 
 def wall_clock_dates(
@@ -146,22 +149,24 @@ def wall_clock_dates(
     earliest_offset = min(_offset_at_instant(start_utc, zone), _offset_at_instant(start_utc - _OFFSET_WINDOW, zone))
     naive_from = (start_utc + earliest_offset).replace(tzinfo=None)
 
+    # Instants are kept as naive UTC datetimes: cheaper to build and compare than aware ones.
+    start_at = start_utc.replace(tzinfo=None)
+    end_at = None if end_utc is None else end_utc.replace(tzinfo=None)
     results: list[datetime] = []
+    pending: list[datetime] = []  # a heap of instants not yet known to be the next ones
     last_emitted: datetime | None = None
-    pending: list[tuple[datetime, int, datetime]] = []  # (UTC instant, sequence, aware local)
-    sequence = 0
-    bound_day: Any = None
+    bound_valid_until = datetime.min
     largest_offset = timedelta(0)
 
     def emit_until(limit: datetime | None) -> bool:
-        """Move pending times at or before ``limit`` to the results; True when done."""
+        """Move pending instants at or before ``limit`` to the results; True when done."""
         nonlocal last_emitted
-        while pending and (limit is None or pending[0][0] <= limit):
-            instant, _, local = heapq.heappop(pending)
-            if end_utc is not None and instant > end_utc:
+        while pending and (limit is None or pending[0] <= limit):
+            instant = heapq.heappop(pending)
+            if end_at is not None and instant > end_at:
                 return True
             if instant != last_emitted:
-                results.append(local)
+                results.append(instant.replace(tzinfo=UTC).astimezone(zone))
                 last_emitted = instant
                 if len(results) >= n:
                     return True
@@ -170,24 +175,27 @@ def wall_clock_dates(
     for candidate in candidates_from(naive_from):
         if candidate.tzinfo is None:
             naive = candidate
-            instant = candidate.replace(tzinfo=zone, fold=0).astimezone(UTC)
+            # fold=0 reads a gap time with the offset before the gap and a repeated time as its first
+            # occurrence: RFC 5545's rule (see ``resolve_local_time``).
+            offset = candidate.replace(tzinfo=zone).utcoffset() or _ZERO
+            instant = naive - offset
         else:
-            instant = candidate.astimezone(UTC)
-            naive = instant.astimezone(zone).replace(tzinfo=None)
-        day = naive.date()
-        if day != bound_day:
-            bound_day = day
-            midnight = datetime(day.year, day.month, day.day)
-            largest_offset = max(_offset_at_wall(midnight, zone), _offset_at_wall(midnight + _OFFSET_WINDOW, zone))
+            instant = candidate.astimezone(UTC).replace(tzinfo=None)
+            local = candidate.astimezone(zone)
+            offset = local.utcoffset() or _ZERO
+            naive = local.replace(tzinfo=None)
+        if naive >= bound_valid_until:
+            # The largest offset in force over the next few days (at most one change in between).
+            largest_offset = max(offset, _offset_at_wall(naive + _OFFSET_WINDOW, zone))
+            bound_valid_until = naive + _BOUND_REUSE
         # No candidate from here on can resolve to an instant before this one.
-        lower_bound = (naive - largest_offset).replace(tzinfo=UTC)
-        if emit_until(lower_bound):
+        lower_bound = naive - largest_offset
+        if pending and pending[0] <= lower_bound and emit_until(lower_bound):
             return results
-        if end_utc is not None and lower_bound > end_utc:
+        if end_at is not None and lower_bound > end_at:
             break
-        if instant >= start_utc:
-            heapq.heappush(pending, (instant, sequence, instant.astimezone(zone)))
-            sequence += 1
+        if instant >= start_at:
+            heapq.heappush(pending, instant)
     emit_until(None)
     return results
 
