@@ -18,9 +18,11 @@ def describe_cron(spec: CronSpec, day_or: bool, timezone: str) -> str:
     time_part = _describe_times(spec)
     day_part = _describe_days(spec, day_or)
     month_part = _describe_months(spec)
+    if not day_part and not month_part:
+        if spec.fields[1] == "*":
+            return time_part  # a pattern within every hour reads the same in every time zone
+        day_part = "every day"
     words = " ".join(part for part in (time_part, day_part, month_part) if part)
-    if not day_part and not month_part and spec.fields[1] == "*":
-        return words  # sub-hourly patterns read the same in every time zone
     return f"{words} ({timezone})"
 
 
@@ -50,12 +52,13 @@ def _describe_days(spec: CronSpec, day_or: bool) -> str:
     weekday_part = "" if spec.fields[4] == "*" else "on " + _list_or_ranges(spec.weekdays, WEEKDAY_LABELS.__getitem__)
     day_part = ""
     if spec.fields[2] != "*":
-        days = _list_or_ranges(spec.days_of_month, str)
+        # A long list (a step such as */2) reads better as written.
+        days = _list_or_ranges(spec.days_of_month, str) if len(spec.days_of_month) <= 6 else spec.fields[2]
         day_part = f"on day {days} of the month" if len(spec.days_of_month) == 1 else f"on days {days} of the month"
     if weekday_part and day_part:
         joiner = " and " if days_combine_with_and(spec, day_or) else " or "
         return day_part + joiner + weekday_part
-    return weekday_part or day_part or "every day"
+    return weekday_part or day_part
 
 
 def _describe_months(spec: CronSpec) -> str:

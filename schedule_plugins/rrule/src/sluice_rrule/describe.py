@@ -41,7 +41,8 @@ def _describe_rule(rule: RecurrenceRule, recurrence: Recurrence) -> str:
     if "BYMONTH" in params:
         words.append("in " + ", ".join(MONTHS[int(month) - 1] for month in params["BYMONTH"].split(",")))
     if "BYMONTHDAY" in params:
-        words.append(f"on day {params['BYMONTHDAY']}")
+        days = params["BYMONTHDAY"]
+        words.append("on the last day" if days == "-1" else f"on day {days}")
     if "BYDAY" in params:
         words.append("on " + ", ".join(_weekday(day) for day in params["BYDAY"].split(",")))
     clock = _clock(params, recurrence)

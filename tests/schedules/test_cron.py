@@ -1,0 +1,298 @@
+"""The 'cron' schedule type (``sluice_cron``): parsing, local wall-clock evaluation and the DST rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from sluice.schedules import schedule_from_dict
+from sluice_cron.schedule import CronSchedule
+from tests.schedules.times import LONDON, NEW_YORK, assert_fire_times, assert_sorted_distinct, at
+
+
+def cron(expression: str, timezone: str = "UTC", day_or: bool = True) -> CronSchedule:
+    return CronSchedule(cron=expression, timezone=timezone, day_or=day_or)
+
+
+# --- DST ---------------------------------------------------------------------------------------
+
+
+def test_daily_0900_stays_0900_local_across_both_new_york_transitions() -> None:
+    schedule = cron("0 9 * * *", NEW_YORK)
+    assert_fire_times(
+        schedule.get_dates(3, start=at("2026-03-07T00:00-05:00")),
+        ["2026-03-07T09:00-05:00", "2026-03-08T09:00-04:00", "2026-03-09T09:00-04:00"],
+        NEW_YORK,
+    )
+    assert_fire_times(
+        schedule.get_dates(3, start=at("2026-10-31T00:00-04:00")),
+        ["2026-10-31T09:00-04:00", "2026-11-01T09:00-05:00", "2026-11-02T09:00-05:00"],
+        NEW_YORK,
+    )
+
+
+def test_daily_0230_on_new_york_spring_forward_fires_0330_that_day_and_0230_the_next() -> None:
+    dates = cron("30 2 * * *", NEW_YORK).get_dates(3, start=at("2026-03-07T00:00-05:00"))
+    assert_fire_times(dates, ["2026-03-07T02:30-05:00", "2026-03-08T03:30-04:00", "2026-03-09T02:30-04:00"], NEW_YORK)
+    assert [moment.astimezone(UTC).hour for moment in dates] == [7, 7, 6]
+
+
+def test_daily_0130_on_london_spring_forward_fires_0230_that_day_and_0130_the_next() -> None:
+    dates = cron("30 1 * * *", LONDON).get_dates(3, start=at("2026-03-28T00:00+00:00"))
+    assert_fire_times(dates, ["2026-03-28T01:30+00:00", "2026-03-29T02:30+01:00", "2026-03-30T01:30+01:00"], LONDON)
+
+
+def test_0130_on_new_york_fall_back_fires_once_at_the_first_0130_edt() -> None:
+    dates = cron("30 1 * * *", NEW_YORK).get_dates(3, start=at("2026-10-31T12:00-04:00"))
+    assert_fire_times(dates, ["2026-11-01T01:30-04:00", "2026-11-02T01:30-05:00", "2026-11-03T01:30-05:00"], NEW_YORK)
+    assert dates[0].astimezone(UTC) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+
+
+def test_0130_on_london_fall_back_fires_once_at_the_first_0130_bst() -> None:
+    dates = cron("30 1 * * *", LONDON).get_dates(2, start=at("2026-10-24T12:00+01:00"))
+    assert_fire_times(dates, ["2026-10-25T01:30+01:00", "2026-10-26T01:30+00:00"], LONDON)
+
+
+def test_start_between_the_two_0130s_skips_the_second_one() -> None:
+    dates = cron("30 1 * * *", NEW_YORK).get_dates(1, start=at("2026-11-01T01:00-05:00"))
+    assert_fire_times(dates, ["2026-11-02T01:30-05:00"], NEW_YORK)
+
+
+def test_start_after_the_gap_still_gets_the_moved_0230() -> None:
+    dates = cron("30 2 * * *", NEW_YORK).get_dates(1, start=at("2026-03-08T03:10-04:00"))
+    assert_fire_times(dates, ["2026-03-08T03:30-04:00"], NEW_YORK)
+
+
+def test_hourly_cron_fires_each_wall_clock_hour_once_on_fall_back_day() -> None:
+    dates = cron("0 * * * *", NEW_YORK).get_dates(
+        100, start=at("2026-11-01T00:00-04:00"), end=at("2026-11-01T23:59-05:00")
+    )
+    assert len(dates) == 24
+    assert_fire_times(
+        dates[:4],
+        ["2026-11-01T00:00-04:00", "2026-11-01T01:00-04:00", "2026-11-01T02:00-05:00", "2026-11-01T03:00-05:00"],
+        NEW_YORK,
+    )
+    assert_sorted_distinct(dates)
+
+
+def test_every_15_minutes_across_the_gap_has_no_duplicates() -> None:
+    dates = cron("*/15 * * * *", NEW_YORK).get_dates(6, start=at("2026-03-08T01:30-05:00"))
+    assert_fire_times(
+        dates,
+        [
+            "2026-03-08T01:30-05:00",
+            "2026-03-08T01:45-05:00",
+            "2026-03-08T03:00-04:00",
+            "2026-03-08T03:15-04:00",
+            "2026-03-08T03:30-04:00",
+            "2026-03-08T03:45-04:00",
+        ],
+        NEW_YORK,
+    )
+
+
+def test_hourly_cron_on_spring_forward_day_has_23_runs() -> None:
+    dates = cron("0 * * * *", NEW_YORK).get_dates(
+        100, start=at("2026-03-08T00:00-05:00"), end=at("2026-03-08T23:59-04:00")
+    )
+    assert len(dates) == 23
+    assert_sorted_distinct(dates)
+
+
+# --- calendar ------------------------------------------------------------------------------------
+
+
+def test_day_31_skips_shorter_months() -> None:
+    dates = cron("0 0 31 * *").get_dates(5, start=at("2026-01-01T00:00+00:00"))
+    assert_fire_times(
+        dates,
+        [
+            "2026-01-31T00:00+00:00",
+            "2026-03-31T00:00+00:00",
+            "2026-05-31T00:00+00:00",
+            "2026-07-31T00:00+00:00",
+            "2026-08-31T00:00+00:00",
+        ],
+        "UTC",
+    )
+
+
+def test_february_29_fires_in_leap_years_only() -> None:
+    dates = cron("0 12 29 2 *").get_dates(2, start=at("2026-01-01T00:00+00:00"))
+    assert_fire_times(dates, ["2028-02-29T12:00+00:00", "2032-02-29T12:00+00:00"], "UTC")
+
+
+def test_end_of_february_range_in_a_common_and_a_leap_year() -> None:
+    dates = cron("0 0 28-31 2 *").get_dates(3, start=at("2027-01-01T00:00+00:00"))
+    assert_fire_times(dates, ["2027-02-28T00:00+00:00", "2028-02-28T00:00+00:00", "2028-02-29T00:00+00:00"], "UTC")
+
+
+def test_day_or_true_fires_on_the_day_of_month_or_the_weekday() -> None:
+    dates = cron("0 0 15 * fri").get_dates(5, start=at("2026-02-01T00:00+00:00"))
+    assert_fire_times(
+        dates,
+        [
+            "2026-02-06T00:00+00:00",
+            "2026-02-13T00:00+00:00",
+            "2026-02-15T00:00+00:00",
+            "2026-02-20T00:00+00:00",
+            "2026-02-27T00:00+00:00",
+        ],
+        "UTC",
+    )
+
+
+def test_day_or_false_fires_only_when_both_match() -> None:
+    dates = cron("0 0 15 * fri", day_or=False).get_dates(2, start=at("2026-02-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-05-15T00:00+00:00", "2027-01-15T00:00+00:00"], "UTC")
+
+
+def test_star_weekday_leaves_the_day_of_month_alone_to_restrict() -> None:
+    dates = cron("0 0 1 * *").get_dates(2, start=at("2026-02-02T00:00+00:00"))
+    assert_fire_times(dates, ["2026-03-01T00:00+00:00", "2026-04-01T00:00+00:00"], "UTC")
+
+
+def test_star_day_of_month_leaves_the_weekday_alone_to_restrict() -> None:
+    dates = cron("0 0 * * mon").get_dates(2, start=at("2026-02-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-02-02T00:00+00:00", "2026-02-09T00:00+00:00"], "UTC")
+
+
+def test_starred_step_in_day_of_month_combines_with_and_as_vixie_cron_does() -> None:
+    dates = cron("0 0 */2 * mon").get_dates(3, start=at("2026-02-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-02-09T00:00+00:00", "2026-02-23T00:00+00:00", "2026-03-09T00:00+00:00"], "UTC")
+
+
+def test_february_29_on_a_monday_with_day_or_false() -> None:
+    dates = cron("0 0 29 2 mon", day_or=False).get_dates(1, start=at("2026-01-01T00:00+00:00"))
+    assert_fire_times(dates, ["2044-02-29T00:00+00:00"], "UTC")
+
+
+# --- syntax --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "same_as"),
+    [
+        ("@hourly", "0 * * * *"),
+        ("@daily", "0 0 * * *"),
+        ("@weekly", "0 0 * * 0"),
+        ("@monthly", "0 0 1 * *"),
+        ("@yearly", "0 0 1 1 *"),
+        ("0 0 * * 7", "0 0 * * 0"),
+        ("0 0 * * sun", "0 0 * * 0"),
+        ("0 9 * JAN,jul MON-fri", "0 9 * 1,7 1-5"),
+        ("0-59/20 */8 * * *", "0,20,40 0,8,16 * * *"),
+        ("10/25 * * * *", "10,35 * * * *"),
+        ("0 0 * * 5-7", "0 0 * * 0,5,6"),
+    ],
+)
+def test_equivalent_expressions_fire_at_the_same_times(expression: str, same_as: str) -> None:
+    start = at("2026-01-01T00:00+00:00")
+    assert cron(expression).get_dates(50, start=start) == cron(same_as).get_dates(50, start=start)
+
+
+def test_lists_ranges_and_steps() -> None:
+    dates = cron("5,35 8-10/2 * * *").get_dates(5, start=at("2026-06-01T00:00+00:00"))
+    assert_fire_times(
+        dates,
+        [
+            "2026-06-01T08:05+00:00",
+            "2026-06-01T08:35+00:00",
+            "2026-06-01T10:05+00:00",
+            "2026-06-01T10:35+00:00",
+            "2026-06-02T08:05+00:00",
+        ],
+        "UTC",
+    )
+
+
+# --- bounds --------------------------------------------------------------------------------------
+
+
+def test_n_limits_the_count_and_start_is_inclusive() -> None:
+    dates = cron("0 * * * *").get_dates(2, start=at("2026-06-01T10:00+00:00"))
+    assert_fire_times(dates, ["2026-06-01T10:00+00:00", "2026-06-01T11:00+00:00"], "UTC")
+
+
+def test_end_is_inclusive_and_stops_the_dates() -> None:
+    dates = cron("0 * * * *").get_dates(100, start=at("2026-06-01T10:30+00:00"), end=at("2026-06-01T13:00+00:00"))
+    assert_fire_times(dates, ["2026-06-01T11:00+00:00", "2026-06-01T12:00+00:00", "2026-06-01T13:00+00:00"], "UTC")
+
+
+def test_naive_start_is_read_as_utc_and_results_are_in_the_schedule_zone() -> None:
+    dates = cron("0 9 * * *", NEW_YORK).get_dates(1, start=datetime(2026, 6, 1, 14, 0))
+    assert_fire_times(dates, ["2026-06-02T09:00-04:00"], NEW_YORK)
+
+
+def test_end_before_start_and_zero_n_give_nothing() -> None:
+    schedule = cron("* * * * *")
+    assert schedule.get_dates(5, start=at("2026-06-01T10:00+00:00"), end=at("2026-06-01T09:00+00:00")) == []
+    assert schedule.get_dates(0, start=at("2026-06-01T10:00+00:00")) == []
+
+
+def test_default_start_is_now() -> None:
+    before = datetime.now(UTC)
+    dates = cron("* * * * *").get_dates(3)
+    assert len(dates) == 3
+    assert dates[0] >= before.replace(second=0, microsecond=0)
+    assert_sorted_distinct(dates)
+
+
+# --- errors and descriptions ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("61 * * * *", "invalid cron field 'minute': '61' is out of range 0-59 in '61 * * * *'"),
+        ("* * *", "invalid cron expression '* * *': expected 5 fields"),
+        ("0 24 * * *", "invalid cron field 'hour': '24' is out of range 0-23 in '0 24 * * *'"),
+        ("0 0 0 * *", "invalid cron field 'day-of-month': '0' is out of range 1-31"),
+        ("0 0 * 13 *", "invalid cron field 'month': '13' is out of range 1-12"),
+        ("0 0 * * 8", "invalid cron field 'day-of-week': '8' is out of range 0-7"),
+        ("0 0 * * funday", "invalid cron field 'day-of-week': 'funday' is not a number"),
+        ("*/0 * * * *", "invalid cron field 'minute': '*/0' has an invalid step '0'"),
+        ("30-10 * * * *", "'30-10' is a range whose start is after its end"),
+        ("1,,2 * * * *", "'1,,2' has an empty list item"),
+        ("@reboot", "unknown cron macro '@reboot'"),
+        ("0 0 30 2 *", "cron expression '0 0 30 2 *' can never fire"),
+        ("", "empty cron expression"),
+    ],
+)
+def test_invalid_expressions_are_rejected_quoting_the_bad_part(expression: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        CronSchedule(cron=expression)
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_unknown_timezone_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown timezone 'America/Gotham'"):
+        schedule_from_dict({"type": "cron", "cron": "0 9 * * *", "timezone": "America/Gotham"})
+
+
+def test_json_form_round_trips() -> None:
+    data = {"type": "cron", "cron": "0 9 * * *", "timezone": LONDON}
+    schedule = schedule_from_dict(data)
+    assert isinstance(schedule, CronSchedule)
+    dumped = schedule.model_dump(mode="json")
+    assert dumped == {"type": "cron", "cron": "0 9 * * *", "timezone": LONDON, "day_or": True}
+    assert schedule_from_dict(dumped) == schedule
+
+
+@pytest.mark.parametrize(
+    ("expression", "timezone", "text"),
+    [
+        ("*/15 * * * *", "UTC", "every 15 minutes"),
+        ("0 9 * * 1-5", NEW_YORK, "at 09:00 on Mon–Fri (America/New_York)"),
+        ("30 2 * * *", LONDON, "at 02:30 every day (Europe/London)"),
+        ("5 * * * *", "UTC", "every hour at :05"),
+        ("0 0 1 * *", "UTC", "at 00:00 on day 1 of the month (UTC)"),
+        ("0 9,17 * * sat,sun", "UTC", "at 09:00, 17:00 on Sun, Sat (UTC)"),
+    ],
+)
+def test_describe(expression: str, timezone: str, text: str) -> None:
+    assert cron(expression, timezone).describe() == text
