@@ -74,7 +74,7 @@ def orchestrate_flow_run(
             values = flow.validate_parameters(dict(parameters)) if flow.should_validate_parameters else parameters
         except ParameterError as exc:
             logger.error("Validation of flow parameters failed: %s", exc)
-            _set_state(client, flow_run_id, "FAILED", message=f"Validation of flow parameters failed: {exc}")
+            set_state(client, flow_run_id, "FAILED", message=f"Validation of flow parameters failed: {exc}")
             flush_logs()
             raise
         _start(client, flow_run_id)
@@ -86,11 +86,11 @@ def orchestrate_flow_run(
             state = "FAILED" if isinstance(exc, Exception) else "CRASHED"
             logger.error("Finished in state %s: %s", state.title(), failure_message(exc))
             flush_logs()
-            _set_state(client, flow_run_id, state, message=failure_message(exc))
+            set_state(client, flow_run_id, state, message=failure_message(exc))
             raise
         logger.info("Finished in state Completed()")
         flush_logs()
-        _set_state(client, flow_run_id, "COMPLETED", message="All states completed.")
+        set_state(client, flow_run_id, "COMPLETED", message="All states completed.")
         return result
 
 
@@ -109,7 +109,7 @@ def _run_attempts(client: Any, flow: Flow[..., Any], flow_run_id: UUID, values: 
             )
             flush_logs()
             retry_at = datetime.now(UTC) + timedelta(seconds=delay)
-            _set_state(client, flow_run_id, "SCHEDULED", name="AwaitingRetry", scheduled_time=retry_at)
+            set_state(client, flow_run_id, "SCHEDULED", name="AwaitingRetry", scheduled_time=retry_at)
             if delay:
                 time.sleep(delay)
             _start(client, flow_run_id)
@@ -117,7 +117,7 @@ def _run_attempts(client: Any, flow: Flow[..., Any], flow_run_id: UUID, values: 
 
 
 def _start(client: Any, flow_run_id: UUID) -> None:
-    result = _set_state(client, flow_run_id, "RUNNING")
+    result = set_state(client, flow_run_id, "RUNNING")
     if result.status != "ACCEPT":
         current = result.state.type if result.state is not None else "unknown"
         raise RunNotClaimable(
@@ -126,7 +126,7 @@ def _start(client: Any, flow_run_id: UUID) -> None:
         )
 
 
-def _set_state(
+def set_state(
     client: Any,
     flow_run_id: UUID,
     state_type: str,

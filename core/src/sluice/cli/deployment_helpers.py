@@ -1,0 +1,407 @@
+"""The work behind ``sluice deployment`` commands: each function is one command, printing its output.
+
+Errors are raised as ``SluiceError``; ``cli_errors()`` turns them into one ``Error: …`` line on
+stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sluice.errors import ConfigurationError, SluiceError
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn a ``SluiceError`` (or a pydantic ``ValidationError``) into ``Error: …`` on stderr and exit 1."""
+    from pydantic import ValidationError
+
+    from sluice.cli.errors import fail
+
+    try:
+        yield
+    except SluiceError as exc:
+        raise fail(str(exc)) from None
+    except ValidationError as exc:
+        from sluice.schedules import format_validation_error
+
+        raise fail(format_validation_error(exc)) from None
+
+
+def echo(message: str = "") -> None:
+    """Print one line on stdout."""
+    typer.echo(message)
+
+
+def warn(message: str) -> None:
+    """Print a warning line on stderr."""
+    typer.echo(f"Warning: {message}", err=True)
+
+
+# -- build and apply -----------------------------------------------------------------------------
+
+
+@dataclass
+class BuildOptions:
+    """The options of ``sluice deployment build``, as given."""
+
+    entrypoint: str
+    name: str
+    version: str | None = None
+    tags: list[str] = field(default_factory=list)
+    work_queue: str | None = None
+    output: str | None = None
+    infra: str | None = None
+    infra_block: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    storage_block: str | None = None
+    cron: str | None = None
+    interval: float | None = None
+    rrule: str | None = None
+    timezone: str | None = None
+    apply: bool = False
+    skip_upload: bool = False
+    path: str | None = None
+    params: list[str] = field(default_factory=list)
+    params_json: str | None = None
+    dry_run: bool = False
+
+
+def build_command(options: BuildOptions) -> None:
+    """Validate every option, then upload, write the YAML and apply, in that order."""
+    deployment, output = plan_build(options)
+    root = Path.cwd()
+    if options.dry_run:
+        show_dry_run(deployment, root, output)
+        return
+    if deployment.storage is not None and not options.skip_upload:
+        from sluice.deploy_build import upload_with_progress
+
+        files, size = upload_with_progress(deployment, root)
+        where = deployment.storage.url_for(deployment.path) if hasattr(deployment.storage, "url_for") else ""
+        echo(f"Uploaded {files} file{'s' if files != 1 else ''} ({size:,} bytes) to {where or 'storage'}.")
+    deployment.to_yaml(output)
+    echo(f"Deployment YAML created at '{output}'.")
+    if not deployment.work_queue_name:
+        warn("no work queue set (-q/--work-queue): no agent will pick up this deployment's runs.")
+    if options.apply:
+        deployment_id = deployment.apply()
+        echo(f"Deployment '{deployment.full_name}' successfully created with id '{deployment_id}'.")
+
+
+def plan_build(options: BuildOptions) -> tuple[Any, Path]:
+    """Every check of ``build``: load the flow, resolve blocks, parse options, build the deployment."""
+    from sluice.deploy_build import (
+        describe_deployment,
+        parse_assignments,
+        parse_parameters,
+        resolve_infrastructure,
+        resolve_storage,
+        schedule_from_options,
+    )
+    from sluice.deployments import Deployment
+    from sluice.flows import load_flow_from_entrypoint, split_entrypoint
+
+    overrides = parse_assignments(options.overrides, "--override", decode_json=False)
+    parameters = parse_parameters(options.params, options.params_json)
+    schedule = schedule_from_options(options.cron, options.interval, options.rrule, options.timezone)
+    flow = load_flow_from_entrypoint(options.entrypoint)
+    storage, sub_path = resolve_storage(options.storage_block)
+    if sub_path and options.path:
+        raise ConfigurationError("give the storage sub-path either in --storage-block type/name/path or --path")
+    infrastructure = resolve_infrastructure(options.infra, options.infra_block)
+    output = Path(options.output or f"{split_entrypoint(options.entrypoint)[1]}-deployment.yaml")
+    if not output.parent.is_dir():
+        raise ConfigurationError(f"--output {str(output)!r}: the folder {str(output.parent)!r} does not exist")
+    deployment = describe_deployment(
+        Deployment,
+        flow,
+        name=options.name,
+        version=options.version,
+        work_queue_name=options.work_queue,
+        storage=storage,
+        infrastructure=infrastructure,
+        infra_overrides=overrides,
+        schedule=schedule,
+        parameters=parameters,
+        tags=options.tags,
+        path=sub_path or options.path,
+    )
+    deployment.check()
+    return deployment, output
+
+
+def show_dry_run(deployment: Any, root: Path, output: Path) -> None:
+    """List what ``build`` would upload and write, without doing it."""
+    from sluice.ignore import files_to_upload
+
+    if deployment.storage is None:
+        echo(f"No storage block: the flow runs from the local folder {deployment.path}; nothing to upload.")
+    else:
+        files = files_to_upload(root)
+        size = sum((root / file).stat().st_size for file in files)
+        for file in files:
+            echo(file.as_posix())
+        echo(f"Would upload {len(files)} file{'s' if len(files) != 1 else ''} ({size:,} bytes).")
+    echo(f"Would write '{output}' (dry run: nothing was uploaded or written).")
+
+
+def apply_file(path: str, upload: bool) -> None:
+    """``apply FILE``: read, validate and upsert the deployment."""
+    from sluice.deployments import Deployment
+
+    deployment = Deployment.from_yaml(path)
+    deployment_id = deployment.apply(upload=upload)
+    echo(f"Deployment '{deployment.full_name}' successfully created with id '{deployment_id}'.")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def _all_deployments(client: Any, flow_names: list[str]) -> list[Any]:
+    result: list[Any] = []
+    page = 1000
+    while True:
+        batch = client.filter_deployments(flow_names=flow_names or None, limit=page, offset=len(result))
+        result.extend(batch)
+        if len(batch) < page:
+            return result
+
+
+def describe_schedule(schedule: dict[str, Any] | None) -> str:
+    """A schedule's one-line description, or its JSON when its plugin is not installed."""
+    if not schedule:
+        return ""
+    try:
+        from sluice.schedules import schedule_from_dict
+
+        return schedule_from_dict(schedule).describe()
+    except SluiceError:
+        return json.dumps(schedule)
+
+
+def list_command(flow_names: list[str], as_json: bool) -> None:
+    """``ls``: a table titled "Deployments", or JSON."""
+    from sluice.client import get_client
+
+    with get_client() as client:
+        deployments = _all_deployments(client, flow_names)
+    if as_json:
+        echo(json.dumps([item.model_dump(mode="json") for item in deployments], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Deployments")
+    for column in ("Name", "ID", "Schedule", "Work queue", "Tags"):
+        table.add_column(column, overflow="fold")
+    for item in deployments:
+        schedule = describe_schedule(item.schedule)
+        if schedule and not item.is_schedule_active:
+            schedule += " (paused)"
+        table.add_row(
+            f"{item.flow_name}/{item.name}", str(item.id), schedule, item.work_queue_name or "", ", ".join(item.tags)
+        )
+    Console(width=200 if not _is_terminal() else None).print(table)
+
+
+def _is_terminal() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def inspect_command(name: str, as_json: bool) -> None:
+    """``inspect``: every property of the deployment, with its infrastructure."""
+    from sluice.client import get_client
+    from sluice.deployments import read_deployment
+
+    with get_client() as client:
+        remote = read_deployment(client, name)
+        data = remote.model_dump(mode="json")
+        if remote.infrastructure_document_id:
+            document = client.read_block_document(remote.infrastructure_document_id)
+            data["infrastructure"] = {"type": document.block_type_slug, **document.data}
+    if as_json:
+        echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.pretty import Pretty
+
+    Console().print(Pretty(data, expand_all=True))
+
+
+# -- runs ------------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w)\b")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"10 minutes"``, ``"1h 30m"``, ``"in 2 days"`` → a timedelta; anything else raises ``ConfigurationError``."""
+    cleaned = text.strip().lower().removeprefix("in ").strip()
+    matches = list(_DURATION.finditer(cleaned))
+    leftover = _DURATION.sub("", cleaned).replace(",", "").replace("and", "").strip()
+    if not matches or leftover:
+        raise ConfigurationError(f"--start-in {text!r}: use a duration such as '10 minutes', '2 hours' or '1h 30m'")
+    seconds = sum(float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0]] for match in matches)
+    return timedelta(seconds=seconds)
+
+
+def start_time(start_in: str | None, start_at: str | None) -> datetime | None:
+    """When the run should start, from ``--start-in`` or ``--start-at`` (None: now)."""
+    if start_in and start_at:
+        raise ConfigurationError("give either --start-in or --start-at, not both")
+    if start_in:
+        return datetime.now(UTC) + parse_duration(start_in)
+    if start_at:
+        try:
+            moment = datetime.fromisoformat(start_at)
+        except ValueError:
+            raise ConfigurationError(
+                f"--start-at {start_at!r} is not an ISO 8601 time (e.g. 2026-01-31T09:00)"
+            ) from None
+        return moment if moment.tzinfo else moment.astimezone()  # a naive time is local time
+    return None
+
+
+def run_command(
+    name: str,
+    params: list[str],
+    params_json: str | None,
+    start_in: str | None,
+    start_at: str | None,
+    tags: list[str],
+    watch: bool,
+) -> None:
+    """``run``: create a run; with ``--watch`` follow it and exit non-zero unless it completed."""
+    from sluice.deploy_build import parse_parameters
+    from sluice.deployments import run_deployment
+
+    parameters = parse_parameters(params, params_json)
+    when = start_time(start_in, start_at)
+    run = run_deployment(name, parameters=parameters, scheduled_time=when, tags=tags or None)
+    echo(f"Created flow run '{run.name}' with id '{run.id}'.")
+    if when is not None:
+        echo(f"It is scheduled to start at {when.isoformat(timespec='seconds')}.")
+    if watch:
+        final = watch_flow_run(run.id)
+        if final != "COMPLETED":
+            raise typer.Exit(1)
+
+
+def watch_flow_run(flow_run_id: Any, poll_interval: float = 0.5) -> str:
+    """Print the run's state changes and logs until it ends; return the final state type."""
+    from sluice.client import get_client
+
+    seen_logs = 0
+    last_state: tuple[str, str] | None = None
+    with get_client() as client:
+        while True:
+            run = client.read_flow_run(flow_run_id)
+            logs = client.filter_logs(flow_run_ids=[flow_run_id], offset=seen_logs, limit=1000)
+            for log in logs:
+                stamp = log.timestamp.astimezone().strftime("%H:%M:%S")
+                echo(f"{stamp} | {_level_name(log.level):<7} | {log.message}")
+            seen_logs += len(logs)
+            state = run.state
+            if state is not None and (state.type.value, state.name) != last_state:
+                last_state = (state.type.value, state.name)
+                echo(f"Flow run '{run.name}' is {state.name}" + (f": {state.message}" if state.message else ""))
+            if state is not None and state.is_terminal and len(logs) < 1000:
+                return state.type.value
+            time.sleep(poll_interval)
+
+
+def _level_name(level: int) -> str:
+    import logging
+
+    return logging.getLevelName(level)
+
+
+def execute_command(name: str, params: list[str], params_json: str | None) -> None:
+    """``execute``: create a run of the deployment and run it in this process."""
+    from sluice.deploy_build import parse_parameters
+    from sluice.engine import create_local_run, execute_flow_run
+
+    parameters = parse_parameters(params, params_json)
+    run = create_local_run(name, parameters)
+    echo(f"Executing flow run '{run.name}' ({run.id}) in this process.")
+    final = execute_flow_run(run.id)
+    echo(f"Flow run '{run.name}' finished in state {final.name}" + (f": {final.message}" if final.message else ""))
+    if final.type.value != "COMPLETED":
+        raise typer.Exit(1)
+
+
+# -- the rest --------------------------------------------------------------------------------------
+
+
+def preview_command(path: str) -> None:
+    """``preview FILE``: what the infrastructure would run."""
+    from sluice.deployments import Deployment, default_infrastructure
+
+    deployment = Deployment.from_yaml(path)
+    infrastructure = deployment.infrastructure or default_infrastructure()
+    if deployment.infra_overrides:
+        infrastructure = infrastructure.with_overrides(deployment.infra_overrides)
+    prepared = infrastructure.prepare_for_flow_run("<flow-run-id>", flow_name=deployment.flow_name)
+    echo(prepared.preview())
+
+
+def delete_command(name: str | None, deployment_id: str | None) -> None:
+    """``delete``: by name or by ``--id``."""
+    from uuid import UUID
+
+    from sluice.client import get_client
+    from sluice.deployments import read_deployment
+
+    if bool(name) == bool(deployment_id):
+        raise ConfigurationError("give the deployment as flow-name/deployment-name or with --id, not both")
+    with get_client() as client:
+        if deployment_id:
+            try:
+                target = UUID(deployment_id)
+            except ValueError:
+                raise ConfigurationError(f"--id {deployment_id!r} is not a valid id") from None
+            label = deployment_id
+        else:
+            target = read_deployment(client, name or "").id
+            label = name
+        client.delete_deployment(target)
+    echo(f"Deleted deployment '{label}'.")
+
+
+def set_schedule_command(
+    name: str, cron: str | None, interval: float | None, rrule: str | None, timezone: str | None
+) -> None:
+    """``set-schedule``: validate the schedule, then store it and make it active."""
+    from sluice.deploy_build import schedule_from_options
+
+    schedule = schedule_from_options(cron, interval, rrule, timezone)
+    if schedule is None:
+        raise ConfigurationError("give a schedule: --cron, --interval or --rrule")
+    data = {"schedule": schedule.model_dump(mode="json"), "is_schedule_active": True}
+    update_schedule_command(name, data, f"set to {schedule.describe()}")
+
+
+def update_schedule_command(name: str, changes: dict[str, Any], done: str) -> None:
+    """Apply ``changes`` to the deployment and say what was done."""
+    from sluice.client import get_client
+    from sluice.deployments import read_deployment
+
+    with get_client() as client:
+        remote = read_deployment(client, name)
+        if "schedule" not in changes and not remote.schedule:
+            raise ConfigurationError(f"deployment {name!r} has no schedule (give it one with set-schedule)")
+        client.update_deployment(remote.id, **changes)
+    echo(f"Schedule of deployment '{name}' {done}.")

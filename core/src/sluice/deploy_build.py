@@ -1,0 +1,246 @@
+"""The steps of building a deployment, shared by ``Deployment.build_from_flow`` and ``sluice deployment build``.
+
+Every step that can fail on bad input (the entrypoint, parameters, overrides, the schedule, the
+block slugs) runs before anything is uploaded or written, so a bad command line changes nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sluice.errors import ConfigurationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sluice.blocks import InfrastructureBlock, StorageBlock
+    from sluice.deployments import Deployment
+    from sluice.flows import Flow
+    from sluice.schedules import Schedule
+
+
+def parse_assignments(items: Iterable[str], option: str, decode_json: bool) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}``; an item without ``=`` raises ``ConfigurationError``.
+
+    With ``decode_json`` a value that is valid JSON is decoded (``3`` → 3, ``true`` → True,
+    ``[1,2]`` → a list); anything else stays a string.
+    """
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigurationError(f"{option} {item!r} is not KEY=VALUE (e.g. {option} env.LOG_LEVEL=DEBUG)")
+        result[key.strip()] = decode_value(value) if decode_json else value
+    return result
+
+
+def decode_value(value: str) -> Any:
+    """A command-line value: JSON when it parses as JSON, else the string itself."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def parse_parameters(params: Iterable[str], params_json: str | None) -> dict[str, Any]:
+    """Merge ``--params JSON`` and ``--param k=v`` (the latter win) into one dict."""
+    merged: dict[str, Any] = {}
+    if params_json:
+        try:
+            decoded = json.loads(params_json)
+        except ValueError as exc:
+            raise ConfigurationError(f"--params is not valid JSON: {exc}") from None
+        if not isinstance(decoded, dict):
+            raise ConfigurationError('--params must be a JSON object, e.g. --params \'{"name": "Arthur"}\'')
+        merged.update(decoded)
+    merged.update(parse_assignments(params, "--param", decode_json=True))
+    return merged
+
+
+def schedule_from_options(
+    cron: str | None, interval: float | None, rrule: str | None, timezone: str | None
+) -> Schedule | None:
+    """The schedule given by ``--cron``, ``--interval`` or ``--rrule`` (at most one) and ``--timezone``."""
+    from sluice.schedules import schedule_from_dict
+
+    given = [(kind, value) for kind, value in (("cron", cron), ("interval", interval), ("rrule", rrule)) if value]
+    if len(given) > 1:
+        raise ConfigurationError("give only one of --cron, --interval and --rrule")
+    if not given:
+        if timezone:
+            raise ConfigurationError("--timezone needs --cron, --interval or --rrule")
+        return None
+    kind, value = given[0]
+    data: dict[str, Any] = {"type": kind, kind: value}
+    if timezone:
+        data["timezone"] = timezone
+    return schedule_from_dict(data)
+
+
+def resolve_infrastructure(infra_type: str | None, infra_block: str | None) -> InfrastructureBlock:
+    """``-i process`` (a fresh block of that type), ``-ib process/name`` (a saved one), or an anonymous process."""
+    from sluice.blocks import parse_block_slug
+    from sluice.plugins import get_registry
+
+    if infra_type and infra_block:
+        raise ConfigurationError("give either --infra or --infra-block, not both")
+    registry = get_registry("infrastructure")
+    if infra_block:
+        slug, name, extra = parse_block_slug(infra_block)
+        if extra:
+            raise ConfigurationError(f"--infra-block {infra_block!r}: use 'type/name' (no sub-path)")
+        return registry.get(slug).load(name)
+    return registry.get(infra_type or "process")()
+
+
+def resolve_storage(storage_block: str | None) -> tuple[StorageBlock | None, str | None]:
+    """``-sb type/name[/path]`` → the saved storage block and the sub-path (None, None without it)."""
+    if not storage_block:
+        return None, None
+    from sluice.blocks import parse_block_slug
+    from sluice.plugins import get_registry
+
+    slug, name, sub_path = parse_block_slug(storage_block)
+    return get_registry("storage").get(slug).load(name), sub_path
+
+
+def flow_file_of(flow: Flow[..., Any]) -> Path:
+    """The file that defines the flow's function."""
+    source = inspect.getsourcefile(flow.fn)
+    if source is None:
+        raise ConfigurationError(f"cannot tell which file defines flow {flow.name!r}")
+    return Path(source).resolve()
+
+
+def relative_entrypoint(flow: Flow[..., Any], root: Path) -> str:
+    """``flows/marvin.py:say_hi`` — the flow's file relative to ``root``, and its function."""
+    file = flow_file_of(flow)
+    try:
+        relative = file.relative_to(root.resolve())
+    except ValueError:
+        raise ConfigurationError(
+            f"the flow file {file} is not inside the deployment's folder {root.resolve()}: "
+            "run build from a folder that contains it, or give --path"
+        ) from None
+    return f"{relative.as_posix()}:{flow.fn.__name__}"
+
+
+def build_deployment(
+    cls: type[Deployment],
+    flow: Flow[..., Any],
+    name: str,
+    version: str | None = None,
+    work_queue_name: str | None = None,
+    storage: StorageBlock | None = None,
+    infrastructure: InfrastructureBlock | None = None,
+    infra_overrides: dict[str, Any] | None = None,
+    schedule: Schedule | dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    description: str | None = None,
+    path: str | None = None,
+    entrypoint: str | None = None,
+    skip_upload: bool = False,
+    apply: bool = False,
+) -> Deployment:
+    """Make the ``Deployment`` of ``flow`` (see ``Deployment.build_from_flow``); upload and apply on request."""
+    deployment = describe_deployment(
+        cls,
+        flow,
+        name=name,
+        version=version,
+        work_queue_name=work_queue_name,
+        storage=storage,
+        infrastructure=infrastructure,
+        infra_overrides=infra_overrides,
+        schedule=schedule,
+        parameters=parameters,
+        tags=tags,
+        description=description,
+        path=path,
+        entrypoint=entrypoint,
+    )
+    if storage is not None and not skip_upload:
+        deployment.upload(Path.cwd())
+    if apply:
+        deployment.apply()
+    return deployment
+
+
+def describe_deployment(
+    cls: type[Deployment],
+    flow: Flow[..., Any],
+    name: str,
+    version: str | None = None,
+    work_queue_name: str | None = None,
+    storage: StorageBlock | None = None,
+    infrastructure: InfrastructureBlock | None = None,
+    infra_overrides: dict[str, Any] | None = None,
+    schedule: Schedule | dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    description: str | None = None,
+    path: str | None = None,
+    entrypoint: str | None = None,
+) -> Deployment:
+    """The ``Deployment`` of ``flow``, validated, without uploading or applying anything.
+
+    Without storage, ``path`` is the local folder the entrypoint is relative to (default: the current
+    folder). With storage, the current folder is what is uploaded and ``path`` is the sub-path in the
+    storage block.
+    """
+    from pydantic import ValidationError
+
+    from sluice.flows import file_md5
+    from sluice.runner import jsonable
+    from sluice.schedules import format_validation_error
+
+    if storage is None:
+        root = Path(path or ".").resolve()
+        deployment_path: str | None = str(root)
+    else:
+        root, deployment_path = Path.cwd().resolve(), path
+    values = flow.validate_parameters(dict(parameters or {})) if parameters else {}
+    infrastructure = infrastructure or resolve_infrastructure(None, None)
+    if infra_overrides:
+        infrastructure.with_overrides(infra_overrides)  # fail now on an override the block rejects
+    try:
+        return cls(
+            name=name,
+            flow_name=flow.name,
+            description=description if description is not None else flow.description,
+            version=version or flow.version or file_md5(flow_file_of(flow)),
+            work_queue_name=work_queue_name,
+            tags=list(tags or []),
+            parameters=jsonable(values),
+            schedule=schedule,
+            infra_overrides=dict(infra_overrides or {}),
+            infrastructure=infrastructure,
+            storage=storage,
+            path=deployment_path,
+            entrypoint=entrypoint or relative_entrypoint(flow, root),
+            parameter_openapi_schema=flow.parameters,
+        )
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid deployment: {format_validation_error(exc)}") from None
+
+
+def upload_with_progress(deployment: Deployment, root: Path, show: bool = True) -> tuple[int, int]:
+    """Upload ``root`` to the deployment's storage with a progress bar; return (files, bytes)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sluice.ignore import files_to_upload
+
+    files = files_to_upload(root)
+    size = sum((root / file).stat().st_size for file in files)
+    columns = (TextColumn("Uploading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True, disable=not show) as progress:
+        task = progress.add_task("upload", total=len(files))
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        count = deployment.upload(root, progress=advance)
+    return count, size

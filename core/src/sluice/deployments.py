@@ -1,0 +1,461 @@
+"""Deployments from Python: build one from a flow, read and write deployment.yaml, apply it to the API,
+load it back, and create runs of it.
+
+    from sluice.deployments import Deployment, run_deployment
+
+    deployment = Deployment.build_from_flow(say_hi, name="marvin", work_queue_name="test")
+    deployment.apply()
+    run = run_deployment("say-hi/marvin", parameters={"name": "Arthur"}, timeout=60)
+
+``apply`` only sends the fields that were set explicitly (given to the constructor, read from a
+file, or assigned): a field left out keeps the value it has on the server, a field set to ``None``
+or ``[]`` clears it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sluice.blocks import Block, InfrastructureBlock, StorageBlock
+from sluice.deployment_yaml import PREFECT_ENGINE_COMMANDS, parse_yaml, render_yaml, split_block_data
+from sluice.errors import ConfigurationError, ObjectNotFound, ParameterError
+from sluice.schedules import Schedule, format_validation_error
+
+#: Fields that describe a deployment on the API (sent by ``apply``), besides its name and flow.
+API_FIELDS = (
+    "description",
+    "version",
+    "work_queue_name",
+    "tags",
+    "parameters",
+    "schedule",
+    "is_schedule_active",
+    "catchup",
+    "infra_overrides",
+    "manifest_path",
+    "path",
+    "entrypoint",
+    "parameter_openapi_schema",
+)
+
+
+class Deployment(BaseModel):
+    """A deployment's configuration: the fields of Prefect 2's deployment.yaml, plus ``catchup``."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+
+    name: str = Field(description="The deployment's name, unique per flow.")
+    description: str | None = Field(default=None, description="Shown in the UI and `inspect`.")
+    version: str | None = Field(default=None, description="Any string; `build` uses the flow file's md5.")
+    work_queue_name: str | None = Field(default=None, description="The queue agents pick its runs from.")
+    tags: list[str] = Field(default_factory=list, description="Tags given to its runs.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Default parameters of its runs.")
+    schedule: Schedule | None = Field(default=None, description="When runs are created automatically.")
+    is_schedule_active: bool = Field(default=True, description="Whether the schedule creates runs.")
+    catchup: bool = Field(default=False, description="Create the runs missed while the scheduler was down.")
+    infra_overrides: dict[str, Any] = Field(default_factory=dict, description="Dot paths, e.g. env.KEY: value.")
+    infrastructure: InfrastructureBlock | None = Field(default=None, description="Default: an anonymous process.")
+    flow_name: str | None = Field(default=None, description="The flow's name.")
+    manifest_path: str | None = Field(default=None, description="Kept for Prefect 2 compatibility.")
+    storage: StorageBlock | None = Field(default=None, description="Where the code is; None: the local path.")
+    path: str | None = Field(default=None, description="Sub-path in storage, or the local folder.")
+    entrypoint: str | None = Field(default=None, description="path/to/file.py:function relative to path.")
+    parameter_openapi_schema: dict[str, Any] | None = Field(default=None, description="From the signature.")
+
+    # -- validation of the typed fields -----------------------------------------------------------
+
+    @field_validator("name", "flow_name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        if value is not None and ("/" in value or not value.strip()):
+            raise ValueError(f"{value!r} must be non-empty and contain no '/'")
+        return value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            from sluice.deployment_yaml import normalise_schedule
+            from sluice.schedules import schedule_from_dict
+
+            return schedule_from_dict(normalise_schedule(value))
+        return value
+
+    @field_validator("infrastructure", mode="before")
+    @classmethod
+    def _infrastructure(cls, value: Any) -> Any:
+        return block_from_data("infrastructure", value, "infrastructure") if isinstance(value, dict) else value
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _storage(cls, value: Any) -> Any:
+        return block_from_data("storage", value, "storage") if isinstance(value, dict) else value
+
+    @field_validator("tags", "parameters", "infra_overrides", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return [] if info.field_name == "tags" else {}
+        return value
+
+    # -- construction -----------------------------------------------------------------------------
+
+    @classmethod
+    def build_from_flow(
+        cls,
+        flow: Any,
+        name: str,
+        version: str | None = None,
+        work_queue_name: str | None = None,
+        storage: StorageBlock | None = None,
+        infrastructure: InfrastructureBlock | None = None,
+        infra_overrides: dict[str, Any] | None = None,
+        schedule: Schedule | dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        description: str | None = None,
+        path: str | None = None,
+        entrypoint: str | None = None,
+        skip_upload: bool = False,
+        apply: bool = False,
+    ) -> Self:
+        """Describe a deployment of ``flow``: its entrypoint, parameter schema and version computed.
+
+        ``path`` is the folder the entrypoint is relative to (default: the current folder); with
+        ``storage``, that folder is uploaded to it (unless ``skip_upload``) and ``path`` becomes the
+        sub-path in storage. ``parameters`` are validated against the flow's signature first.
+        """
+        from sluice.deploy_build import build_deployment
+
+        return build_deployment(
+            cls,
+            flow,
+            name=name,
+            version=version,
+            work_queue_name=work_queue_name,
+            storage=storage,
+            infrastructure=infrastructure,
+            infra_overrides=infra_overrides,
+            schedule=schedule,
+            parameters=parameters,
+            tags=tags,
+            description=description,
+            path=path,
+            entrypoint=entrypoint,
+            skip_upload=skip_upload,
+            apply=apply,
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Self:
+        """Read a deployment.yaml (Sluice's or Prefect 2's); every field in the file counts as set."""
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigurationError(f"deployment file {str(file)!r} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"cannot read deployment file {str(file)!r}: {exc}") from None
+        data = parse_yaml(text, source=str(file))
+        if not data.get("name"):
+            raise ConfigurationError(f"{file}: the deployment needs a 'name'")
+        if not data.get("flow_name"):
+            raise ConfigurationError(f"{file}: the deployment needs a 'flow_name'")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigurationError(f"{file}: {format_validation_error(exc)}") from None
+
+    def to_data(self) -> dict[str, Any]:
+        """Every field as JSON-ready data; blocks with their type slug (and document name when saved)."""
+        data: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Block):
+                value = block_to_data(value)
+            elif isinstance(value, BaseModel):
+                value = value.model_dump(mode="json")
+            data[name] = value
+        if data.get("infrastructure") is None:
+            data["infrastructure"] = block_to_data(default_infrastructure())
+        return data
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The deployment as YAML in Prefect 2's layout; written to ``path`` when given."""
+        text = render_yaml(self.to_data(), self.flow_name)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    # -- the API ----------------------------------------------------------------------------------
+
+    @property
+    def full_name(self) -> str:
+        """``flow-name/deployment-name``."""
+        return f"{self.flow_name}/{self.name}"
+
+    def explicit_fields(self) -> set[str]:
+        """The fields set explicitly: given, read from a file, or assigned since."""
+        return set(self.model_fields_set)
+
+    def api_body(self, only_set: bool) -> dict[str, Any]:
+        """The body sent to the API: every field, or (``only_set``) the explicitly set ones.
+
+        Blocks are resolved to their saved documents; an unsaved storage block is an error, an
+        unsaved infrastructure block is sent as anonymous data.
+        """
+        explicit = self.explicit_fields()
+        data = self.to_data()
+        body: dict[str, Any] = {}
+        for name in API_FIELDS:
+            if not only_set or name in explicit:
+                body[name] = data[name]
+        if not only_set or "storage" in explicit:
+            body["storage_document_id"] = _document_id(self.storage, "storage")
+        if not only_set or "infrastructure" in explicit:
+            infrastructure = self.infrastructure or default_infrastructure()
+            body["infrastructure_document_id"] = _document_id(infrastructure, "infrastructure", required=False)
+            body["infrastructure"] = {"type": infrastructure.block_type_slug, **infrastructure.data(True)}
+        return body
+
+    def check(self) -> None:
+        """Validate what the API cannot: the parameters against the parameter schema."""
+        if self.parameter_openapi_schema and self.parameters:
+            check_parameters(self.parameters, self.parameter_openapi_schema)
+
+    def apply(self, upload: bool = False) -> UUID:
+        """Create the deployment on the API, or update it in place; return its id.
+
+        On an existing deployment only the explicitly set fields change. ``upload`` first uploads
+        the current folder to the storage block (under ``path``).
+        """
+        from sluice.client import get_client
+
+        if not self.flow_name:
+            raise ConfigurationError(f"deployment {self.name!r} has no flow_name")
+        self.check()
+        if upload:
+            self.upload()
+        with get_client() as client:
+            existing = _read_or_none(client, self.full_name)
+            body = self.api_body(only_set=existing is not None)
+            if existing is None:
+                return client.create_deployment(name=self.name, flow_name=self.flow_name, **body).id
+            client.update_deployment(existing.id, **body)
+            return existing.id
+
+    def upload(self, local_path: str | Path = ".", progress: Any = None) -> int:
+        """Upload ``local_path`` to the storage block under ``path``; return the number of files."""
+        if self.storage is None:
+            raise ConfigurationError(f"deployment {self.full_name!r} has no storage block to upload to")
+        return self.storage.put_directory(local_path, to_path=self.path, progress=progress)
+
+    def load(self) -> Self:
+        """Fill every field from the deployment ``flow_name/name`` on the API; returns self.
+
+        The fields loaded are not counted as set: edit some, then ``apply()`` changes only those.
+        """
+        from sluice.client import get_client
+
+        if not self.flow_name:
+            raise ConfigurationError("Deployment.load() needs flow_name and name")
+        with get_client() as client:
+            remote = read_deployment(client, self.full_name)
+            data = deployment_data_from_api(client, remote)
+        explicit = self.explicit_fields() - {"name", "flow_name"}
+        current = {name: getattr(self, name) for name in explicit}
+        loaded = type(self).model_validate({**data, **current})
+        for name in type(self).model_fields:
+            object.__setattr__(self, name, getattr(loaded, name))
+        object.__setattr__(self, "__pydantic_fields_set__", {"name", "flow_name", *explicit})
+        return self
+
+
+def default_infrastructure() -> InfrastructureBlock:
+    """An anonymous ``process`` block, the infrastructure of a deployment that names none."""
+    from sluice.plugins import get_registry
+
+    return get_registry("infrastructure").get("process")()
+
+
+def block_to_data(block: Block) -> dict[str, Any]:
+    """A block as it is written in deployment.yaml: its type, its fields, and its document when saved."""
+    slug = block.block_type_slug
+    saved = block.document_name is not None
+    data: dict[str, Any] = {}
+    if isinstance(block, InfrastructureBlock):
+        data["type"] = slug
+    data.update(block.data(include_secrets=not saved))
+    if saved:
+        data["_block_document_id"] = str(block.document_id) if block.document_id else None
+        data["_block_document_name"] = block.document_name
+    data["_block_type_slug"] = slug
+    return data
+
+
+def block_from_data(kind: str, value: dict[str, Any], what: str) -> Block:
+    """Build a block from deployment.yaml data (Sluice's or Prefect 2's layout)."""
+    from sluice.plugins import get_registry
+
+    slug, fields, meta = split_block_data(value, what)
+    cls = get_registry(kind).get(slug)
+    if "type" not in cls.model_fields:
+        fields.pop("type", None)
+    if kind == "infrastructure" and fields.get("command") in PREFECT_ENGINE_COMMANDS:
+        fields["command"] = None  # Prefect's engine command: Sluice starts its own engine
+    for key in [key for key, item in fields.items() if key not in cls.model_fields and item is None]:
+        fields.pop(key)  # a Prefect field left at its default means nothing here
+    try:
+        block = cls.from_data(fields)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{what}: {exc}") from None
+    name = meta.get("_block_document_name")
+    if name and not meta.get("_is_anonymous"):
+        block._block_document_name = str(name)
+        document_id = meta.get("_block_document_id")
+        block._block_document_id = UUID(str(document_id)) if document_id else None
+    return block
+
+
+def _document_id(block: Block | None, what: str, required: bool = True) -> UUID | None:
+    """The id of a saved block on this API, looked up by type and name."""
+    if block is None:
+        return None
+    if block.document_name is None:
+        if required:
+            raise ConfigurationError(
+                f"the {what} block must be saved first: `sluice block create {block.block_type_slug} NAME`, "
+                f"then use {block.block_type_slug}/NAME"
+            )
+        return None
+    from sluice.client import get_client
+
+    with get_client() as client:
+        document = client.read_block_document_by_name(block.block_type_slug, block.document_name)
+    return document.id
+
+
+def check_parameters(parameters: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Validate parameters against a parameter schema; unknown and ill-typed ones raise ``ParameterError``."""
+    import jsonschema
+
+    properties = schema.get("properties") or {}
+    takes_kwargs = any(prop.get("type") == "object" and name == "kwargs" for name, prop in properties.items())
+    unknown = [name for name in parameters if name not in properties]
+    if unknown and not takes_kwargs:
+        raise ParameterError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"(the flow's parameters: {', '.join(properties) or 'none'})"
+        )
+    checked = {**schema, "required": []}  # the flow's defaults fill in what a run does not give
+    checked["definitions"] = schema.get("definitions") or {}
+    validator = jsonschema.Draft7Validator(checked)
+    errors = sorted(validator.iter_errors(parameters), key=lambda error: list(error.path))
+    if errors:
+        parts = []
+        for error in errors:
+            name = error.path[0] if error.path else "?"
+            where = ".".join(str(item) for item in list(error.path)[1:])
+            parts.append(f"parameter {name!r}{f' ({where})' if where else ''}: {error.message}")
+        raise ParameterError("invalid parameters: " + "; ".join(parts))
+
+
+def _read_or_none(client: Any, full_name: str) -> Any:
+    try:
+        return client.read_deployment_by_name(full_name)
+    except ObjectNotFound:
+        return None
+
+
+def read_deployment(client: Any, full_name: str) -> Any:
+    """The API deployment ``flow/name``; a missing one raises ``ObjectNotFound`` saying how to list them."""
+    if "/" not in full_name:
+        raise ConfigurationError(f"invalid deployment name {full_name!r}: use 'flow-name/deployment-name'")
+    try:
+        return client.read_deployment_by_name(full_name)
+    except ObjectNotFound:
+        raise ObjectNotFound(
+            f"deployment {full_name!r} not found (see `sluice deployment ls` for the deployments there are)"
+        ) from None
+
+
+def deployment_data_from_api(client: Any, remote: Any) -> dict[str, Any]:
+    """The deployment.yaml fields of an API deployment, with its saved blocks loaded."""
+    data = {name: getattr(remote, name, None) for name in API_FIELDS}
+    data["name"] = remote.name
+    data["flow_name"] = remote.flow_name
+    if remote.storage_document_id:
+        data["storage"] = _load_block(client, "storage", remote.storage_document_id)
+    if remote.infrastructure_document_id:
+        data["infrastructure"] = _load_block(client, "infrastructure", remote.infrastructure_document_id)
+    elif remote.infrastructure:
+        data["infrastructure"] = remote.infrastructure
+    return data
+
+
+def _load_block(client: Any, kind: str, document_id: UUID) -> Block:
+    from sluice.plugins import get_registry
+
+    document = client.read_block_document(document_id, include_secrets=True)
+    block = get_registry(kind).get(document.block_type_slug).from_data(document.data)
+    block._block_document_id = document.id
+    block._block_document_name = document.name
+    return block
+
+
+def run_deployment(
+    name: str,
+    parameters: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    scheduled_time: datetime | None = None,
+    tags: list[str] | None = None,
+    flow_run_name: str | None = None,
+    poll_interval: float = 0.5,
+) -> Any:
+    """Create a run of the deployment ``flow/name`` and return it (a ``sluice.schemas.FlowRun``).
+
+    ``parameters`` are merged over the deployment's defaults and checked against its schema.
+    ``scheduled_time`` (default: now) is when an agent may start it. With ``timeout`` (seconds),
+    waits until the run reaches a terminal state or the timeout passes, polling the API, and
+    returns the run as it is then; without one, returns at once.
+    """
+    from sluice.client import get_client
+
+    with get_client() as client:
+        deployment = read_deployment(client, name)
+        if parameters and deployment.parameter_openapi_schema:
+            check_parameters(parameters, deployment.parameter_openapi_schema)
+        run = client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters=parameters or {},
+            scheduled_time=_utc(scheduled_time),
+            tags=tags,
+            name=flow_run_name,
+        )
+        if not timeout:
+            return run
+        return wait_for_flow_run(client, run.id, timeout, poll_interval)
+
+
+def wait_for_flow_run(client: Any, flow_run_id: UUID, timeout: float, poll_interval: float = 0.5) -> Any:
+    """Poll the run until it is in a terminal state or ``timeout`` seconds passed; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.read_flow_run(flow_run_id)
+        if run.state is not None and run.state.is_terminal:
+            return run
+        if time.monotonic() >= deadline:
+            return run
+        time.sleep(min(poll_interval, max(deadline - time.monotonic(), 0.01)))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
