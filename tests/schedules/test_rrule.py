@@ -1,0 +1,267 @@
+"""The 'rrule' schedule type (``sluice_rrule``): RFC 5545 rules, TZID, EXDATE/RDATE, COUNT/UNTIL, DST."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from sluice.schedules import schedule_from_dict
+from sluice_rrule.schedule import RRuleSchedule
+from tests.schedules.times import LONDON, NEW_YORK, assert_fire_times, assert_sorted_distinct, at
+
+
+def rrule(text: str, timezone: str | None = None) -> RRuleSchedule:
+    return RRuleSchedule(rrule=text, timezone=timezone)
+
+
+# --- time zones and DST ----------------------------------------------------------------------------
+
+
+def test_dtstart_tzid_is_respected_without_a_timezone_field() -> None:
+    schedule = rrule("DTSTART;TZID=America/New_York:20260302T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO")
+    assert schedule.timezone is None
+    dates = schedule.get_dates(3, start=at("2026-03-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-03-02T09:00-05:00", "2026-03-09T09:00-04:00", "2026-03-16T09:00-04:00"], NEW_YORK)
+    assert [moment.astimezone(UTC).hour for moment in dates] == [14, 13, 13]
+
+
+def test_daily_0230_across_new_york_spring_forward_fires_0330_then_0230() -> None:
+    schedule = rrule("DTSTART;TZID=America/New_York:20260101T023000\nRRULE:FREQ=DAILY")
+    dates = schedule.get_dates(3, start=at("2026-03-07T00:00-05:00"))
+    assert_fire_times(dates, ["2026-03-07T02:30-05:00", "2026-03-08T03:30-04:00", "2026-03-09T02:30-04:00"], NEW_YORK)
+
+
+def test_daily_0130_on_new_york_fall_back_fires_once_at_the_first_occurrence() -> None:
+    schedule = rrule("FREQ=DAILY;BYHOUR=1;BYMINUTE=30", NEW_YORK)
+    dates = schedule.get_dates(3, start=at("2026-10-31T00:00-04:00"))
+    assert_fire_times(dates, ["2026-10-31T01:30-04:00", "2026-11-01T01:30-04:00", "2026-11-02T01:30-05:00"], NEW_YORK)
+
+
+def test_london_transitions_keep_local_time_with_the_dst_rule() -> None:
+    schedule = rrule("FREQ=DAILY;BYHOUR=1;BYMINUTE=30", LONDON)
+    assert_fire_times(
+        schedule.get_dates(3, start=at("2026-03-28T00:00+00:00")),
+        ["2026-03-28T01:30+00:00", "2026-03-29T02:30+01:00", "2026-03-30T01:30+01:00"],
+        LONDON,
+    )
+    assert_fire_times(
+        schedule.get_dates(2, start=at("2026-10-25T00:00+01:00")),
+        ["2026-10-25T01:30+01:00", "2026-10-26T01:30+00:00"],
+        LONDON,
+    )
+
+
+def test_hourly_rule_on_fall_back_day_fires_each_wall_time_once() -> None:
+    schedule = rrule("FREQ=HOURLY;BYMINUTE=0", NEW_YORK)
+    dates = schedule.get_dates(100, start=at("2026-11-01T00:00-04:00"), end=at("2026-11-01T23:59-05:00"))
+    assert len(dates) == 24
+    assert_sorted_distinct(dates)
+
+
+def test_timezone_field_wins_over_tzid_and_dtstart_is_converted() -> None:
+    schedule = rrule("DTSTART;TZID=America/New_York:20260105T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO", LONDON)
+    dates = schedule.get_dates(2, start=at("2026-01-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-01-05T14:00+00:00", "2026-01-12T14:00+00:00"], LONDON)
+
+
+def test_utc_dtstart_without_timezone_runs_in_utc() -> None:
+    schedule = rrule("DTSTART:20260101T090000Z\nRRULE:FREQ=DAILY;COUNT=2")
+    assert_fire_times(
+        schedule.get_dates(5, start=at("2025-01-01T00:00+00:00")),
+        ["2026-01-01T09:00+00:00", "2026-01-02T09:00+00:00"],
+        "UTC",
+    )
+
+
+# --- COUNT, UNTIL, EXDATE, RDATE --------------------------------------------------------------------
+
+
+def test_count_limits_the_occurrences() -> None:
+    schedule = rrule("DTSTART:20260101T090000\nRRULE:FREQ=DAILY;COUNT=3", NEW_YORK)
+    dates = schedule.get_dates(10, start=at("2025-12-01T00:00-05:00"))
+    assert_fire_times(dates, ["2026-01-01T09:00-05:00", "2026-01-02T09:00-05:00", "2026-01-03T09:00-05:00"], NEW_YORK)
+    assert schedule.get_dates(10, start=at("2026-01-04T00:00-05:00")) == []
+
+
+def test_count_counts_from_dtstart_not_from_start() -> None:
+    schedule = rrule("DTSTART:20260101T090000\nRRULE:FREQ=DAILY;COUNT=3")
+    assert_fire_times(
+        schedule.get_dates(10, start=at("2026-01-02T00:00+00:00")),
+        [
+            "2026-01-02T09:00+00:00",
+            "2026-01-03T09:00+00:00",
+        ],
+        "UTC",
+    )
+
+
+def test_until_in_utc_is_inclusive() -> None:
+    schedule = rrule("DTSTART;TZID=Europe/London:20260601T090000\nRRULE:FREQ=DAILY;UNTIL=20260603T080000Z")
+    dates = schedule.get_dates(10, start=at("2026-05-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-06-01T09:00+01:00", "2026-06-02T09:00+01:00", "2026-06-03T09:00+01:00"], LONDON)
+
+
+def test_until_between_the_two_0130s_keeps_the_first_one() -> None:
+    schedule = rrule("DTSTART;TZID=America/New_York:20261030T013000\nRRULE:FREQ=DAILY;UNTIL=20261101T060000Z")
+    dates = schedule.get_dates(10, start=at("2026-10-01T00:00-04:00"))
+    assert_fire_times(dates, ["2026-10-30T01:30-04:00", "2026-10-31T01:30-04:00", "2026-11-01T01:30-04:00"], NEW_YORK)
+
+
+def test_until_as_a_date_includes_that_whole_day() -> None:
+    schedule = rrule("DTSTART:20260601T180000\nRRULE:FREQ=DAILY;UNTIL=20260602")
+    dates = schedule.get_dates(10, start=at("2026-05-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-06-01T18:00+00:00", "2026-06-02T18:00+00:00"], "UTC")
+
+
+def test_exdate_removes_and_rdate_adds_times() -> None:
+    schedule = rrule(
+        "DTSTART;TZID=America/New_York:20260105T090000\n"
+        "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4\n"
+        "EXDATE;TZID=America/New_York:20260112T090000\n"
+        "RDATE;TZID=America/New_York:20260114T170000,20260201T120000"
+    )
+    dates = schedule.get_dates(10, start=at("2026-01-01T00:00-05:00"))
+    assert_fire_times(
+        dates,
+        [
+            "2026-01-05T09:00-05:00",
+            "2026-01-14T17:00-05:00",
+            "2026-01-19T09:00-05:00",
+            "2026-01-26T09:00-05:00",
+            "2026-02-01T12:00-05:00",
+        ],
+        NEW_YORK,
+    )
+
+
+def test_exdate_in_utc_matches_the_resolved_instant() -> None:
+    schedule = rrule("DTSTART;TZID=Europe/London:20260701T090000\nRRULE:FREQ=DAILY;COUNT=3\nEXDATE:20260702T080000Z")
+    dates = schedule.get_dates(10, start=at("2026-06-01T00:00+01:00"))
+    assert_fire_times(dates, ["2026-07-01T09:00+01:00", "2026-07-03T09:00+01:00"], LONDON)
+
+
+def test_a_time_moved_by_the_gap_is_ordered_after_an_earlier_real_time() -> None:
+    schedule = rrule(
+        "DTSTART;TZID=America/New_York:20260308T024500\n"
+        "RRULE:FREQ=DAILY;COUNT=2\n"
+        "RDATE;TZID=America/New_York:20260308T031000"
+    )
+    dates = schedule.get_dates(5, start=at("2026-03-01T00:00-05:00"))
+    assert_fire_times(dates, ["2026-03-08T03:10-04:00", "2026-03-08T03:45-04:00", "2026-03-09T02:45-04:00"], NEW_YORK)
+
+
+def test_rdate_only_recurrence() -> None:
+    schedule = rrule("RDATE:20260301T100000Z,20260201T100000Z")
+    dates = schedule.get_dates(5, start=at("2026-01-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-02-01T10:00+00:00", "2026-03-01T10:00+00:00"], "UTC")
+
+
+# --- calendar --------------------------------------------------------------------------------------
+
+
+def test_last_day_of_month_including_february_of_a_leap_year() -> None:
+    schedule = rrule("FREQ=MONTHLY;BYMONTHDAY=-1;BYHOUR=18;BYMINUTE=0", LONDON)
+    assert_fire_times(
+        schedule.get_dates(4, start=at("2026-01-01T00:00+00:00")),
+        ["2026-01-31T18:00+00:00", "2026-02-28T18:00+00:00", "2026-03-31T18:00+01:00", "2026-04-30T18:00+01:00"],
+        LONDON,
+    )
+    assert_fire_times(
+        schedule.get_dates(2, start=at("2028-02-01T00:00+00:00")),
+        ["2028-02-29T18:00+00:00", "2028-03-31T18:00+01:00"],
+        LONDON,
+    )
+
+
+def test_february_29_yearly_fires_in_leap_years() -> None:
+    schedule = rrule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYHOUR=12;BYMINUTE=0")
+    dates = schedule.get_dates(2, start=at("2026-01-01T00:00+00:00"))
+    assert_fire_times(dates, ["2028-02-29T12:00+00:00", "2032-02-29T12:00+00:00"], "UTC")
+
+
+def test_bymonthday_31_skips_short_months() -> None:
+    schedule = rrule("FREQ=MONTHLY;BYMONTHDAY=31;BYHOUR=0;BYMINUTE=0")
+    dates = schedule.get_dates(3, start=at("2026-01-01T00:00+00:00"))
+    assert_fire_times(dates, ["2026-01-31T00:00+00:00", "2026-03-31T00:00+00:00", "2026-05-31T00:00+00:00"], "UTC")
+
+
+def test_minutely_rule_from_the_default_dtstart_keeps_its_alignment() -> None:
+    # No DTSTART: the rule counts from 2020-01-01 00:00 local, every 7 minutes.
+    schedule = rrule("FREQ=MINUTELY;INTERVAL=7")
+    dates = schedule.get_dates(3, start=at("2026-06-01T00:00+00:00"))
+    origin = datetime(2020, 1, 1, tzinfo=UTC)
+    for moment in dates:
+        assert (moment - origin) % timedelta(minutes=7) == timedelta(0)
+    assert_fire_times(dates, ["2026-06-01T00:03+00:00", "2026-06-01T00:10+00:00", "2026-06-01T00:17+00:00"], "UTC")
+
+
+def test_fortnightly_rule_keeps_its_weeks_far_from_dtstart() -> None:
+    schedule = rrule("DTSTART:20260105T090000\nRRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO")
+    dates = schedule.get_dates(2, start=at("2027-01-01T00:00+00:00"))
+    assert_fire_times(dates, ["2027-01-04T09:00+00:00", "2027-01-18T09:00+00:00"], "UTC")
+
+
+# --- bounds ----------------------------------------------------------------------------------------
+
+
+def test_n_and_end_bound_the_dates() -> None:
+    schedule = rrule("FREQ=HOURLY;BYMINUTE=0")
+    assert len(schedule.get_dates(5, start=at("2026-06-01T00:00+00:00"))) == 5
+    dates = schedule.get_dates(100, start=at("2026-06-01T10:00+00:00"), end=at("2026-06-01T12:00+00:00"))
+    assert_fire_times(dates, ["2026-06-01T10:00+00:00", "2026-06-01T11:00+00:00", "2026-06-01T12:00+00:00"], "UTC")
+
+
+# --- errors, JSON and descriptions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "can never fire: BYMONTHDAY=30 does not occur in BYMONTH=2"),
+        ("FREQ=SOMETIMES", "invalid RRULE 'FREQ=SOMETIMES'"),
+        ("BYDAY=MO", "RRULE 'BYDAY=MO' has no FREQ"),
+        ("FREQ=DAILY;BYHOUR=25", "invalid RRULE 'FREQ=DAILY;BYHOUR=25'"),
+        ("FREQ=DAILY;COUNT=2;UNTIL=20260101T000000Z", "gives both COUNT and UNTIL"),
+        ("FREQ=DAILY;COUNT=0", "COUNT=0, so it never fires"),
+        ("DTSTART:2026\nRRULE:FREQ=DAILY", "invalid DTSTART value '2026'"),
+        ("DTSTART:20260230T000000\nRRULE:FREQ=DAILY", "invalid DTSTART value '20260230T000000': not a real date"),
+        ("DTSTART;TZID=Mars/Olympus:20260101T000000\nRRULE:FREQ=DAILY", "unknown timezone 'Mars/Olympus'"),
+        ("X-WHEN:now\nRRULE:FREQ=DAILY", "unsupported rrule property 'X-WHEN'"),
+        ("DTSTART:20260101T000000\nRRULE:FREQ=DAILY;UNTIL=20250101T000000Z", "can never fire"),
+        ("DTSTART:20260101T000000\nRRULE:FREQ=DAILY;COUNT=1\nEXDATE:20260101T000000", "can never fire"),
+        ("", "empty rrule"),
+        ("FREQ=DAILY;FREQ=WEEKLY", "gives FREQ twice"),
+    ],
+)
+def test_invalid_rules_are_rejected_quoting_the_bad_part(text: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        RRuleSchedule(rrule=text)
+    assert message in str(caught.value)
+
+
+def test_unknown_timezone_field_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown timezone 'Nowhere/Town'"):
+        schedule_from_dict({"type": "rrule", "rrule": "FREQ=DAILY", "timezone": "Nowhere/Town"})
+
+
+def test_json_form_round_trips() -> None:
+    data = {"type": "rrule", "rrule": "DTSTART;TZID=America/New_York:20260105T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO"}
+    schedule = schedule_from_dict(data)
+    dumped = schedule.model_dump(mode="json")
+    assert dumped == {**data, "timezone": None}
+    assert schedule_from_dict(dumped) == schedule
+
+
+@pytest.mark.parametrize(
+    ("text", "timezone", "description"),
+    [
+        ("FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0", NEW_YORK, "every week on Mon at 09:00 (America/New_York)"),
+        ("DTSTART:20260101T023000\nRRULE:FREQ=DAILY;COUNT=10", None, "every day at 02:30, 10 times (UTC)"),
+        ("FREQ=MINUTELY;INTERVAL=15", None, "every 15 minutes (UTC)"),
+        ("FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=17;BYMINUTE=0", LONDON, "every month on last Fri at 17:00 (Europe/London)"),
+    ],
+)
+def test_describe(text: str, timezone: str | None, description: str) -> None:
+    assert rrule(text, timezone).describe() == description
