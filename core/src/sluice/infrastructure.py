@@ -9,11 +9,15 @@ them uses, such as ``DockerRegistry``). A name no installed plugin provides rais
 from __future__ import annotations
 
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sluice.blocks import Block, InfrastructureBlock, InfrastructureResult
 
-__all__ = ["InfrastructureBlock", "InfrastructureResult"]
+__all__ = ["InfrastructureBlock", "InfrastructureResult", "default_engine_image"]
+
+#: The repository of the images Sluice publishes: Python plus Sluice and its standard plugins.
+IMAGE_REPOSITORY = "sluice/sluice"
 
 #: First-party classes and the distribution that provides each, for the "install X" message.
 PACKAGE_FOR_CLASS: dict[str, str] = {
@@ -23,6 +27,19 @@ PACKAGE_FOR_CLASS: dict[str, str] = {
     "KubernetesJob": "sluice-kubernetes",
     "KubernetesClusterConfig": "sluice-kubernetes",
 }
+
+
+def default_engine_image() -> str:
+    """The image matching this interpreter and Sluice version: ``sluice/sluice:0.1.0-python3.11``.
+
+    Container blocks default to it so a flow run's engine speaks the agent's API version.
+    """
+    try:
+        sluice_version = version("sluice")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        sluice_version = "latest"
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return f"{IMAGE_REPOSITORY}:{sluice_version}-python{python}"
 
 
 def _registered_classes() -> list[type[Any]]:
