@@ -176,7 +176,7 @@ def load_flow_from_entrypoint(entrypoint: str, base_path: str | Path | None = No
     target, name = split_entrypoint(entrypoint)
     if is_file_entrypoint(target):
         path = Path(base_path or ".") / target
-        module, where = _import_file(path), target
+        module, where = _import_file(path, target), target
     else:
         module, where = _import_module(target), target
     if not hasattr(module, name):
@@ -199,14 +199,15 @@ def _module_name_for(path: Path) -> str:
     return f"__sluice_flow_{stem}_{digest}"
 
 
-def _import_file(path: Path) -> Any:
+def _import_file(path: Path, shown: str) -> Any:
     if not path.is_file():
-        raise FlowFileNotFoundError(f"flow file {str(path)!r} does not exist")
+        where = "" if Path(shown).is_absolute() else f" (in {path.parent.resolve()})"
+        raise FlowFileNotFoundError(f"flow file {shown!r} does not exist{where}")
     resolved = path.resolve()
     module_name = _module_name_for(resolved)
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
-        raise FlowImportError(f"cannot import {path}: not a Python file")
+        raise FlowImportError(f"cannot import {shown}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     # the flow's folder goes first on sys.path so that it can import its sibling modules
     sys.path.insert(0, str(resolved.parent))
@@ -215,7 +216,7 @@ def _import_file(path: Path) -> Any:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         sys.modules.pop(module_name, None)
-        raise _import_error(path, resolved, exc) from None
+        raise _import_error(Path(shown), resolved, exc) from None
     finally:
         try:
             sys.path.remove(str(resolved.parent))

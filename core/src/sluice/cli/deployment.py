@@ -65,7 +65,7 @@ def create(
     path: str = typer.Argument(..., help="The deployment.yaml to apply."),
     upload: bool = typer.Option(False, "--upload", help="Upload the current folder to the storage block first."),
 ) -> None:
-    """The same as ``apply``."""
+    """Create or update a deployment from a deployment.yaml (the same as apply)."""
     from sluice.cli.deployment_helpers import apply_file
 
     with cli_errors():

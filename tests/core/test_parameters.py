@@ -1,0 +1,166 @@
+"""Parameter schemas from signatures, docstring descriptions, and validation/coercion of values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from sluice.errors import ParameterError
+from sluice.parameters import (
+    call_with_parameters,
+    docstring_summary,
+    parameter_descriptions,
+    parameter_schema,
+    validate_parameters,
+)
+
+
+class Point(BaseModel):
+    """A point."""
+
+    x: int
+    y: int = 0
+
+
+def google_style(name: str = "Marvin", count: int = 1, point: Point | None = None, **kwargs: Any) -> None:
+    """Greet someone.
+
+    More text here.
+
+    Args:
+        name: Who to greet.
+        count (int): How many
+            times to greet.
+        point: Where.
+
+    Returns:
+        Nothing.
+    """
+
+
+def numpy_style(a: int, b: list[float], flag: bool = False) -> None:
+    """Numpy docstring.
+
+    Parameters
+    ----------
+    a : int
+        The first one.
+    b : list of float
+        The second one,
+        on two lines.
+
+    Returns
+    -------
+    None
+    """
+
+
+def test_schema_has_prefect_layout_with_types_defaults_and_positions() -> None:
+    schema = parameter_schema(google_style)
+    assert schema["title"] == "Parameters"
+    assert schema["type"] == "object"
+    assert schema["required"] == []
+    name = schema["properties"]["name"]
+    assert name == {
+        "title": "name",
+        "default": "Marvin",
+        "type": "string",
+        "description": "Who to greet.",
+        "position": 0,
+    }
+    assert schema["properties"]["count"]["type"] == "integer"
+    assert schema["properties"]["count"]["default"] == 1
+
+
+def test_schema_takes_descriptions_from_google_docstrings_across_lines() -> None:
+    schema = parameter_schema(google_style)
+    assert schema["properties"]["count"]["description"] == "How many times to greet."
+    assert schema["properties"]["point"]["description"] == "Where."
+
+
+def test_schema_takes_descriptions_from_numpy_docstrings() -> None:
+    schema = parameter_schema(numpy_style)
+    assert schema["properties"]["a"]["description"] == "The first one."
+    assert schema["properties"]["b"]["description"] == "The second one, on two lines."
+    assert schema["required"] == ["a", "b"]
+    assert schema["properties"]["b"]["items"] == {"type": "number"}
+
+
+def test_pydantic_models_go_to_definitions_with_refs() -> None:
+    schema = parameter_schema(google_style)
+    assert {"$ref": "#/definitions/Point"} in schema["properties"]["point"]["anyOf"]
+    assert schema["definitions"]["Point"]["properties"]["x"]["type"] == "integer"
+    assert schema["definitions"]["Point"]["required"] == ["x"]
+
+
+def test_kwargs_is_an_object_named_after_it() -> None:
+    schema = parameter_schema(google_style)
+    assert schema["properties"]["kwargs"] == {"title": "kwargs", "type": "object", "position": 3}
+
+
+def test_unannotated_parameters_and_non_json_defaults_are_described_without_type() -> None:
+    sentinel = object()
+
+    def fn(a, b=sentinel):  # type: ignore[no-untyped-def]
+        return a
+
+    schema = parameter_schema(fn)
+    assert schema["properties"]["a"] == {"title": "a", "position": 0}
+    assert "default" not in schema["properties"]["b"]
+    assert schema["required"] == ["a"]
+
+
+def test_parameter_named_like_a_pydantic_attribute_works() -> None:
+    def fn(json: str = "x", schema: int = 1) -> None:
+        return None
+
+    properties = parameter_schema(fn)["properties"]
+    assert properties["json"]["type"] == "string"
+    assert validate_parameters(fn, {"json": "y", "schema": "2"}) == {"json": "y", "schema": 2}
+
+
+def test_docstring_summary_is_the_first_paragraph_on_one_line() -> None:
+    assert docstring_summary(google_style.__doc__) == "Greet someone."
+    assert docstring_summary("  A long\n  summary.\n\n  Rest.") == "A long summary."
+    assert docstring_summary(None) is None
+    assert parameter_descriptions(None) == {}
+
+
+def test_validation_coerces_values_to_the_annotated_types() -> None:
+    values = validate_parameters(google_style, {"count": "3", "point": {"x": "2"}})
+    assert values["count"] == 3
+    assert values["point"] == Point(x=2, y=0)
+    assert "name" not in values  # defaults are left to the function
+
+
+def test_validation_error_names_the_parameter_and_value() -> None:
+    with pytest.raises(ParameterError, match=r"parameter 'count': Input should be a valid integer.*got 'many'"):
+        validate_parameters(google_style, {"count": "many"})
+
+
+def test_validation_error_names_nested_fields() -> None:
+    with pytest.raises(ParameterError, match=r"parameter 'point' \(x\)"):
+        validate_parameters(google_style, {"point": {"x": "nope"}})
+
+
+def test_unknown_parameter_is_rejected_when_there_is_no_kwargs() -> None:
+    with pytest.raises(ParameterError, match=r"unknown parameter 'c' for flow function 'numpy_style' \(its parameters: a, b, flag\)"):
+        validate_parameters(numpy_style, {"a": 1, "b": [], "c": 3})
+
+
+def test_unknown_parameters_go_to_kwargs_when_there_is_one() -> None:
+    assert validate_parameters(google_style, {"extra": 1})["kwargs"] == {"extra": 1}
+
+
+def test_missing_required_parameters_are_named() -> None:
+    with pytest.raises(ParameterError, match="parameter 'a' is required; parameter 'b' is required"):
+        validate_parameters(numpy_style, {})
+
+
+def test_call_with_parameters_spreads_args_and_kwargs() -> None:
+    def fn(a: int, *rest: int, k: int = 1, **extra: int) -> tuple[Any, ...]:
+        return a, rest, k, extra
+
+    assert call_with_parameters(fn, {"a": 1, "rest": [2, 3], "extra": {"z": 4}}) == (1, (2, 3), 1, {"z": 4})
