@@ -1,0 +1,220 @@
+"""``/api/deployments``: upsert, read, read by name, filter, update, delete, schedules, create_flow_run."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Response, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sluice.errors import ObjectNotFound
+from sluice.schemas.deployments import (
+    Deployment,
+    DeploymentCreate,
+    DeploymentFilter,
+    DeploymentFlowRunCreate,
+    DeploymentSort,
+    DeploymentUpdate,
+)
+from sluice.schemas.flow_runs import FlowRun
+from sluice.schemas.states import StateCreate, StateType
+from sluice.server.api.common import ensure_flow, ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any
+from sluice.server.api.deps import ReadSessionDep, SessionDep
+from sluice.server.api.flow_runs import insert_flow_run, to_flow_run
+from sluice.server.api.parameters import check_parameter_schema, validate_parameters
+from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
+from sluice.server.database.types import utcnow
+
+router = APIRouter(prefix="/deployments", tags=["Deployments"])
+
+_SORTS = {
+    DeploymentSort.NAME_ASC: DeploymentTable.name.asc(),
+    DeploymentSort.NAME_DESC: DeploymentTable.name.desc(),
+    DeploymentSort.CREATED_DESC: DeploymentTable.created.desc(),
+    DeploymentSort.UPDATED_DESC: DeploymentTable.updated.desc(),
+}
+
+
+def to_deployment(row: DeploymentTable, flow_name: str | None) -> Deployment:
+    """The API form of a deployment row."""
+    deployment = Deployment.model_validate(row, from_attributes=True)
+    deployment.flow_name = flow_name
+    return deployment
+
+
+def _flow_name(session: Session, flow_id: UUID) -> str | None:
+    return session.scalar(select(FlowTable.name).where(FlowTable.id == flow_id))
+
+
+def _column_values(body: DeploymentCreate | DeploymentUpdate, exclude_unset: bool) -> dict[str, Any]:
+    values = body.model_dump(exclude_unset=exclude_unset, exclude={"name", "flow_id", "flow_name"})
+    if values.get("schedules") is not None:
+        values["schedules"] = [
+            {"id": str(entry.get("id") or uuid4()), "schedule": entry["schedule"], "active": entry["active"]}
+            for entry in values["schedules"]
+        ]
+    return values
+
+
+def _check_references(session: Session, values: dict[str, Any]) -> None:
+    check_parameter_schema(values.get("parameter_openapi_schema"))
+    for field in ("storage_document_id", "infrastructure_document_id"):
+        if values.get(field) is not None:
+            get_or_404(session, BlockDocumentTable, values[field], f"block document ({field})")
+
+
+@router.post("/", response_model=Deployment, status_code=status.HTTP_201_CREATED)
+def create_deployment(body: DeploymentCreate, session: SessionDep, response: Response) -> Deployment:
+    """Create a deployment, or replace the fields of the one with the same flow and name (200, same id).
+
+    The flow (given by ``flow_name``) and the work queue are created on first use.
+    """
+    values = _column_values(body, exclude_unset=False)
+    for attempt in range(2):
+        if body.flow_id is not None:
+            flow = get_or_404(session, FlowTable, body.flow_id, "flow")
+        else:
+            flow = ensure_flow(session, body.flow_name or "")
+        _check_references(session, values)
+        ensure_work_queue(session, body.work_queue_name)
+        query = select(DeploymentTable).where(DeploymentTable.flow_id == flow.id, DeploymentTable.name == body.name)
+        existing = session.scalars(query.with_for_update()).first()
+        now = utcnow()
+        if existing is None:
+            row = DeploymentTable(id=uuid4(), name=body.name, flow_id=flow.id, created=now, updated=now, **values)
+            session.add(row)
+        else:
+            row = existing
+            for field, value in values.items():
+                setattr(row, field, value)
+            row.updated = now
+            response.status_code = status.HTTP_200_OK
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()  # another request created it first: update that one instead
+            if attempt:
+                raise
+            continue
+        return to_deployment(row, flow.name)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@router.get("/{deployment_id}", response_model=Deployment)
+def read_deployment(deployment_id: UUID, session: ReadSessionDep) -> Deployment:
+    """Read a deployment by id."""
+    row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
+    return to_deployment(row, _flow_name(session, row.flow_id))
+
+
+@router.get("/name/{flow_name}/{deployment_name}", response_model=Deployment)
+def read_deployment_by_name(flow_name: str, deployment_name: str, session: ReadSessionDep) -> Deployment:
+    """Read a deployment by its flow's name and its own."""
+    query = (
+        select(DeploymentTable)
+        .join(FlowTable, FlowTable.id == DeploymentTable.flow_id)
+        .where(FlowTable.name == flow_name, DeploymentTable.name == deployment_name)
+    )
+    row = session.scalars(query).first()
+    if row is None:
+        raise ObjectNotFound(f"deployment {flow_name}/{deployment_name} not found")
+    return to_deployment(row, flow_name)
+
+
+@router.post("/filter", response_model=list[Deployment])
+def filter_deployments(session: ReadSessionDep, body: DeploymentFilter | None = None) -> list[Deployment]:
+    """List deployments matching every criterion given, sorted and paginated."""
+    body = body or DeploymentFilter()
+    query = select(DeploymentTable, FlowTable.name).join(FlowTable, FlowTable.id == DeploymentTable.flow_id)
+    if body.ids is not None:
+        query = query.where(DeploymentTable.id.in_(body.ids))
+    if body.names is not None:
+        query = query.where(DeploymentTable.name.in_(body.names))
+    if body.flow_names is not None:
+        query = query.where(FlowTable.name.in_(body.flow_names))
+    if body.work_queue_names is not None:
+        query = query.where(DeploymentTable.work_queue_name.in_(body.work_queue_names))
+    if body.is_schedule_active is not None:
+        query = query.where(DeploymentTable.is_schedule_active == body.is_schedule_active)
+    if body.tags_any:
+        query = query.where(json_list_has_any(session, DeploymentTable.tags, body.tags_any))
+    if body.tags_all:
+        query = query.where(json_list_has_all(session, DeploymentTable.tags, body.tags_all))
+    query = query.order_by(_SORTS[body.sort], DeploymentTable.id).limit(body.limit).offset(body.offset)
+    return [to_deployment(row, flow_name) for row, flow_name in session.execute(query)]
+
+
+@router.patch("/{deployment_id}", response_model=Deployment)
+def update_deployment(deployment_id: UUID, body: DeploymentUpdate, session: SessionDep) -> Deployment:
+    """Change the fields given; the others keep their values."""
+    row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
+    values = _column_values(body, exclude_unset=True)
+    _check_references(session, values)
+    ensure_work_queue(session, values.get("work_queue_name"))
+    for field, value in values.items():
+        if field in ("infra_overrides", "parameters", "tags", "schedules") and value is None:
+            value = [] if field in ("tags", "schedules") else {}
+        setattr(row, field, value)
+    row.updated = utcnow()
+    session.commit()
+    return to_deployment(row, _flow_name(session, row.flow_id))
+
+
+@router.delete("/{deployment_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_deployment(deployment_id: UUID, session: SessionDep) -> None:
+    """Delete a deployment; its runs stay, detached from it."""
+    session.delete(get_or_404(session, DeploymentTable, deployment_id, "deployment"))
+    session.commit()
+
+
+def _set_schedule_active(session: Session, deployment_id: UUID, active: bool) -> Deployment:
+    row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
+    row.is_schedule_active = active
+    row.updated = utcnow()
+    session.commit()
+    return to_deployment(row, _flow_name(session, row.flow_id))
+
+
+@router.post("/{deployment_id}/set_schedule_active", response_model=Deployment)
+def set_schedule_active(deployment_id: UUID, session: SessionDep) -> Deployment:
+    """Turn the deployment's schedule on."""
+    return _set_schedule_active(session, deployment_id, True)
+
+
+@router.post("/{deployment_id}/set_schedule_inactive", response_model=Deployment)
+def set_schedule_inactive(deployment_id: UUID, session: SessionDep) -> Deployment:
+    """Turn the deployment's schedule off (its scheduled runs stay)."""
+    return _set_schedule_active(session, deployment_id, False)
+
+
+@router.post("/{deployment_id}/create_flow_run", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
+def create_flow_run_from_deployment(
+    deployment_id: UUID, session: SessionDep, response: Response, body: DeploymentFlowRunCreate | None = None
+) -> FlowRun:
+    """Create a run of the deployment: parameters merged over its defaults and checked against its
+    parameter schema (a wrong one is a 422 naming it); SCHEDULED for now unless ``state`` says otherwise."""
+    body = body or DeploymentFlowRunCreate()
+    deployment = get_or_404(session, DeploymentTable, deployment_id, "deployment")
+    parameters = {**deployment.parameters, **body.parameters}
+    where = f"deployment {deployment.name!r}"
+    validate_parameters(parameters, deployment.parameter_openapi_schema, where)
+    values = {
+        "flow_id": deployment.flow_id,
+        "deployment_id": deployment.id,
+        "name": body.name,
+        "work_queue_name": body.work_queue_name or deployment.work_queue_name,
+        "parameters": parameters,
+        "tags": body.tags if body.tags is not None else list(deployment.tags),
+        "idempotency_key": body.idempotency_key,
+        "parent_flow_run_id": body.parent_flow_run_id,
+        "expected_start_time": body.expected_start_time,
+    }
+    if body.parent_flow_run_id is not None:
+        get_or_404(session, FlowRunTable, body.parent_flow_run_id, "parent flow run")
+    run, created = insert_flow_run(session, values, body.state or StateCreate(type=StateType.SCHEDULED))
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return to_flow_run(run)

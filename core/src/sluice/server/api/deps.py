@@ -1,0 +1,59 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from sluice.server.database.engine import Database
+from sluice.server.encryption import SecretBox, load_key
+from sluice.settings import Settings
+
+
+def get_database(request: Request) -> Database:
+    """The app's database."""
+    return request.app.state.database
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for a request that writes; closed (rolled back if not committed) afterwards."""
+    session = request.app.state.database.session()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A session for a request that only reads."""
+    session = request.app.state.database.read_session()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
+def get_secret_box(request: Request) -> SecretBox:
+    """The app's block-secret encryption, its key loaded on first use."""
+    state = request.app.state
+    box = getattr(state, "secret_box", None)
+    if box is None:
+        box = state.secret_box = SecretBox(load_key(state.settings))
+    return box
+
+
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]

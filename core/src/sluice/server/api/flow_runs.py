@@ -1,0 +1,186 @@
+"""``/api/flow_runs``: create, read, update, filter, set_state (with the transition rules), states, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Response, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sluice.errors import ObjectNotFound
+from sluice.schemas.flow_runs import (
+    FlowRun,
+    FlowRunCreate,
+    FlowRunFilter,
+    FlowRunSort,
+    FlowRunStateHistory,
+    FlowRunUpdate,
+)
+from sluice.schemas.states import SetStateRequest, SetStateResult, StateCreate, StateType
+from sluice.server.api.common import ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any, paginate
+from sluice.server.api.deps import ReadSessionDep, SessionDep
+from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, FlowTable
+from sluice.server.database.types import utcnow
+from sluice.server.names import generate_run_name
+from sluice.server.orchestration import apply_state, current_state, rejection_reason
+
+router = APIRouter(prefix="/flow_runs", tags=["Flow runs"])
+
+_SORTS = {
+    FlowRunSort.EXPECTED_START_TIME_ASC: (FlowRunTable.expected_start_time.asc(),),
+    FlowRunSort.EXPECTED_START_TIME_DESC: (FlowRunTable.expected_start_time.desc(),),
+    FlowRunSort.START_TIME_DESC: (FlowRunTable.start_time.desc(),),
+    FlowRunSort.CREATED_DESC: (FlowRunTable.created.desc(),),
+    FlowRunSort.NAME_ASC: (FlowRunTable.name.asc(),),
+}
+
+
+def to_flow_run(row: FlowRunTable) -> FlowRun:
+    """The API form of a flow-run row, with its current state."""
+    run = FlowRun.model_validate(row, from_attributes=True)
+    run.state = current_state(row)
+    return run
+
+
+def insert_flow_run(session: Session, values: dict[str, Any], state: StateCreate) -> tuple[FlowRunTable, bool]:
+    """Create a flow run in ``state`` and commit; returns ``(run, created)``.
+
+    A run with the same (flow, idempotency key) is returned as it is instead (``created`` False),
+    also when another request inserted it a moment before this one.
+    """
+    flow_id, key = values["flow_id"], values.get("idempotency_key")
+    if key is not None:
+        existing = _find_by_idempotency_key(session, flow_id, key)
+        if existing is not None:
+            return existing, False
+    ensure_work_queue(session, values.get("work_queue_name"))
+    now = utcnow()
+    run = FlowRunTable(id=uuid4(), created=now, updated=now, run_count=0, **values)
+    if not run.name:
+        run.name = generate_run_name()
+    history = apply_state(run, state, now)
+    try:
+        session.add(run)
+        session.flush()  # the run row first: the history row refers to it
+        session.add(history)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = _find_by_idempotency_key(session, flow_id, key) if key is not None else None
+        if existing is None:
+            raise
+        return existing, False
+    return run, True
+
+
+def _find_by_idempotency_key(session: Session, flow_id: UUID, key: str) -> FlowRunTable | None:
+    query = select(FlowRunTable).where(FlowRunTable.flow_id == flow_id, FlowRunTable.idempotency_key == key)
+    return session.scalars(query).first()
+
+
+@router.post("/", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
+def create_flow_run(body: FlowRunCreate, session: SessionDep, response: Response) -> FlowRun:
+    """Create a flow run directly (``@flow`` calls, subflows). Without a state it is PENDING.
+
+    An idempotency key already used for the flow answers 200 with the existing run.
+    """
+    get_or_404(session, FlowTable, body.flow_id, "flow")
+    if body.deployment_id is not None:
+        get_or_404(session, DeploymentTable, body.deployment_id, "deployment")
+    if body.parent_flow_run_id is not None:
+        get_or_404(session, FlowRunTable, body.parent_flow_run_id, "parent flow run")
+    values = body.model_dump(exclude={"state"})
+    state = body.state or StateCreate(type=StateType.PENDING)
+    run, created = insert_flow_run(session, values, state)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return to_flow_run(run)
+
+
+@router.get("/{flow_run_id}", response_model=FlowRun)
+def read_flow_run(flow_run_id: UUID, session: ReadSessionDep) -> FlowRun:
+    """Read a flow run by id."""
+    return to_flow_run(get_or_404(session, FlowRunTable, flow_run_id, "flow run"))
+
+
+@router.patch("/{flow_run_id}", response_model=FlowRun)
+def update_flow_run(flow_run_id: UUID, body: FlowRunUpdate, session: SessionDep) -> FlowRun:
+    """Change a run's name, tags, agent or infrastructure id (its state changes through set_state)."""
+    run = get_or_404(session, FlowRunTable, flow_run_id, "flow run")
+    for field, value in body.model_dump(exclude_unset=True).items():
+        setattr(run, field, value)
+    run.updated = utcnow()
+    session.commit()
+    return to_flow_run(run)
+
+
+@router.post("/filter", response_model=list[FlowRun])
+def filter_flow_runs(session: ReadSessionDep, body: FlowRunFilter | None = None) -> list[FlowRun]:
+    """List flow runs matching every criterion given, sorted and paginated."""
+    body = body or FlowRunFilter()
+    query = select(FlowRunTable)
+    conditions = {
+        FlowRunTable.id: body.ids,
+        FlowRunTable.flow_id: body.flow_ids,
+        FlowRunTable.deployment_id: body.deployment_ids,
+        FlowRunTable.work_queue_name: body.work_queue_names,
+        FlowRunTable.parent_flow_run_id: body.parent_flow_run_ids,
+        FlowRunTable.state_name: body.state_names,
+    }
+    for column, values in conditions.items():
+        if values is not None:
+            query = query.where(column.in_(values))
+    if body.state_types is not None:
+        query = query.where(FlowRunTable.state_type.in_([state.value for state in body.state_types]))
+    if body.flow_names is not None:
+        query = query.join(FlowTable, FlowTable.id == FlowRunTable.flow_id).where(FlowTable.name.in_(body.flow_names))
+    if body.tags_any:
+        query = query.where(json_list_has_any(session, FlowRunTable.tags, body.tags_any))
+    if body.tags_all:
+        query = query.where(json_list_has_all(session, FlowRunTable.tags, body.tags_all))
+    if body.expected_start_time_after is not None:
+        query = query.where(FlowRunTable.expected_start_time >= body.expected_start_time_after)
+    if body.expected_start_time_before is not None:
+        query = query.where(FlowRunTable.expected_start_time <= body.expected_start_time_before)
+    query = query.order_by(*_SORTS[body.sort], FlowRunTable.id)
+    return [to_flow_run(row) for row in session.scalars(paginate(query, body))]
+
+
+@router.post("/{flow_run_id}/set_state", response_model=SetStateResult)
+def set_flow_run_state(flow_run_id: UUID, body: SetStateRequest, session: SessionDep) -> SetStateResult:
+    """Propose a new state. A refused transition answers 200 with REJECT, the current state and why."""
+    query = select(FlowRunTable).where(FlowRunTable.id == flow_run_id).with_for_update()
+    run = session.scalars(query).first()
+    if run is None:
+        raise ObjectNotFound(f"flow run {flow_run_id} not found")
+    current_type = StateType(run.state_type) if run.state_type else None
+    reason = None if body.force else rejection_reason(current_type, run.state_name, body.state)
+    if reason is not None:
+        state = current_state(run)
+        session.rollback()
+        return SetStateResult(status="REJECT", state=state, reason=reason)
+    session.add(apply_state(run, body.state, utcnow()))
+    session.commit()
+    return SetStateResult(status="ACCEPT", state=current_state(run))
+
+
+@router.get("/{flow_run_id}/states", response_model=list[FlowRunStateHistory])
+def read_flow_run_states(flow_run_id: UUID, session: ReadSessionDep) -> list[FlowRunStateTable]:
+    """Every state the run entered, oldest first."""
+    get_or_404(session, FlowRunTable, flow_run_id, "flow run")
+    query = (
+        select(FlowRunStateTable)
+        .where(FlowRunStateTable.flow_run_id == flow_run_id)
+        .order_by(FlowRunStateTable.timestamp, FlowRunStateTable.created)
+    )
+    return list(session.scalars(query))
+
+
+@router.delete("/{flow_run_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_flow_run(flow_run_id: UUID, session: SessionDep) -> None:
+    """Delete a flow run with its state history and logs."""
+    session.delete(get_or_404(session, FlowRunTable, flow_run_id, "flow run"))
+    session.commit()

@@ -1,0 +1,48 @@
+"""Checking flow-run parameters against a deployment's parameter schema (JSON Schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluice.errors import ConfigurationError
+
+
+def check_parameter_schema(schema: dict[str, Any] | None) -> None:
+    """Refuse a parameter schema that is not valid JSON Schema (``ConfigurationError``, a 422)."""
+    if not schema:
+        return
+    from jsonschema import exceptions, validators
+
+    try:
+        validators.validator_for(schema).check_schema(schema)
+    except exceptions.SchemaError as exc:
+        raise ConfigurationError(f"parameter_openapi_schema is not a valid JSON schema: {exc.message}") from None
+    except Exception as exc:  # pathological schemas (deep nesting, odd $schema) must not become a 500
+        raise ConfigurationError(f"parameter_openapi_schema cannot be used: {type(exc).__name__}") from None
+
+
+def validate_parameters(parameters: dict[str, Any], schema: dict[str, Any] | None, where: str) -> None:
+    """Check ``parameters`` against ``schema``; every problem is named in one ``ConfigurationError``."""
+    if not schema:
+        return
+    from jsonschema import validators
+
+    try:
+        validator = validators.validator_for(schema)(schema)
+        errors = sorted(validator.iter_errors(parameters), key=lambda error: list(error.absolute_path))
+        problems = [_describe(error) for error in errors]
+    except Exception as exc:  # an unresolvable $ref or a recursive schema: the schema is at fault
+        raise ConfigurationError(f"the parameter schema of {where} cannot be applied: {type(exc).__name__}") from None
+    if problems:
+        raise ConfigurationError(f"invalid parameters for {where}: " + "; ".join(problems))
+
+
+def _describe(error: Any) -> str:
+    path = list(error.absolute_path)
+    if error.validator == "required" and not path:
+        missing = [name for name in error.validator_value if name not in (error.instance or {})]
+        return "; ".join(f"missing required parameter {name!r}" for name in missing) or error.message
+    if path:
+        location = str(path[0]) + "".join(f"[{part!r}]" for part in path[1:])
+        return f"parameter {location!r}: {error.message}"
+    return error.message

@@ -1,0 +1,81 @@
+"""Encryption of block secrets at rest (Fernet: AES-128-CBC with an HMAC).
+
+The key comes from ``SLUICE_ENCRYPTION_KEY`` or, when unset, from ``$SLUICE_HOME/encryption.key``,
+created on first need with mode 0600. Several replicas on one PostgreSQL database must share the
+key: set ``SLUICE_ENCRYPTION_KEY`` on each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from sluice.errors import ConfigurationError
+from sluice.settings import Settings
+
+KEY_FILE = "encryption.key"
+
+
+def load_key(settings: Settings) -> bytes:
+    """The encryption key: from the settings, else from the key file (created if missing)."""
+    if settings.encryption_key is not None:
+        return settings.encryption_key.get_secret_value().encode()
+    return _key_from_file(settings.home / KEY_FILE)
+
+
+def _key_from_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    try:
+        # O_EXCL: when two processes race, exactly one writes and the other reads its key.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(key)
+    return key
+
+
+@lru_cache(maxsize=16)
+def _fernet(key: bytes) -> Fernet:
+    try:
+        return Fernet(key)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"SLUICE_ENCRYPTION_KEY is not a valid Fernet key ({exc}); make one with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+        ) from None
+
+
+class SecretBox:
+    """Encrypts and decrypts a block document's secret fields as one token."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = _fernet(key)
+
+    def encrypt(self, secrets: dict[str, Any]) -> str | None:
+        """One token holding every secret value; None when there is none."""
+        if not secrets:
+            return None
+        return self._fernet.encrypt(json.dumps(secrets).encode()).decode()
+
+    def decrypt(self, token: str | None) -> dict[str, Any]:
+        """The secret values of a token; a token made with another key is a ``ConfigurationError``."""
+        if not token:
+            return {}
+        try:
+            return json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken:
+            raise ConfigurationError(
+                "a block secret cannot be decrypted: the encryption key differs from the one it was saved "
+                "with (check SLUICE_ENCRYPTION_KEY or $SLUICE_HOME/encryption.key)"
+            ) from None

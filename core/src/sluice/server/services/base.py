@@ -1,0 +1,113 @@
+"""The ``Service`` base class, the registry of services and the runner used by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from importlib import import_module
+from typing import ClassVar
+
+from sluice.server.database.engine import Database
+from sluice.settings import Settings
+
+logger = logging.getLogger("sluice.server.services")
+
+#: Import paths (``module:Class``) of the core's services; later issues add the scheduler and friends.
+CORE_SERVICES: list[str] = []
+
+_registered: list[type[Service]] = []
+
+
+class Service(ABC):
+    """A loop that calls ``run_once`` every ``loop_seconds`` until stopped.
+
+    Subclasses set ``name`` and ``loop_seconds`` and implement ``run_once``. Blocking database work
+    belongs in ``asyncio.to_thread`` so that the API keeps answering. An exception in one iteration
+    is logged and the loop goes on.
+    """
+
+    name: ClassVar[str] = "service"
+    loop_seconds: ClassVar[float] = 60.0
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        """Whether to run this service with these settings (default: yes)."""
+        return True
+
+    @abstractmethod
+    async def run_once(self) -> None:
+        """Do one round of work."""
+
+    async def run(self) -> None:
+        """Call ``run_once`` every ``loop_seconds`` until ``stop``."""
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("service %s failed; it runs again in %ss", self.name, self.loop_seconds)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.loop_seconds)
+            except TimeoutError:
+                pass
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the loop as a task of the running event loop."""
+        self._stopping.clear()
+        self._task = asyncio.create_task(self.run(), name=f"sluice-service-{self.name}")
+        return self._task
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Ask the loop to end after the current round and wait for it (cancel it after ``timeout``)."""
+        self._stopping.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self._task, timeout=timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            self._task.cancel()
+        self._task = None
+
+
+def register_service(cls: type[Service]) -> type[Service]:
+    """Add a service class to those the server runs (usable as a class decorator)."""
+    if cls not in _registered:
+        _registered.append(cls)
+    return cls
+
+
+def registered_services() -> list[type[Service]]:
+    """The core's services (imported now) and every class given to ``register_service``."""
+    classes: list[type[Service]] = []
+    for path in CORE_SERVICES:
+        module_name, _, class_name = path.partition(":")
+        classes.append(getattr(import_module(module_name), class_name))
+    return classes + [cls for cls in _registered if cls not in classes]
+
+
+class ServiceRunner:
+    """Starts and stops a set of services together (used by the app's lifespan)."""
+
+    def __init__(self, services: list[Service]) -> None:
+        self.services = services
+
+    @classmethod
+    def from_registry(cls, database: Database, settings: Settings) -> ServiceRunner:
+        """One instance of every registered, enabled service."""
+        return cls([service(database, settings) for service in registered_services() if service.enabled(settings)])
+
+    def start(self) -> None:
+        """Start every service."""
+        for service in self.services:
+            logger.info("starting service %s (every %ss)", service.name, service.loop_seconds)
+            service.start()
+
+    async def stop(self) -> None:
+        """Stop every service and wait for them."""
+        await asyncio.gather(*(service.stop() for service in self.services))
