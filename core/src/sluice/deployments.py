@@ -426,18 +426,20 @@ def run_deployment(
     returns the run as it is then; without one, returns at once.
     """
     from sluice.client import get_client
+    from sluice.schemas import StateCreate
 
     with get_client() as client:
         deployment = read_deployment(client, name)
         if parameters and deployment.parameter_openapi_schema:
             check_parameters(parameters, deployment.parameter_openapi_schema)
-        run = client.create_flow_run_from_deployment(
-            deployment.id,
-            parameters=parameters or {},
-            scheduled_time=_utc(scheduled_time),
-            tags=tags,
-            name=flow_run_name,
-        )
+        options: dict[str, Any] = {}
+        if scheduled_time is not None:
+            options["state"] = StateCreate(type="SCHEDULED", scheduled_time=_utc(scheduled_time))
+        if tags:
+            options["tags"] = list(tags)
+        if flow_run_name:
+            options["name"] = flow_run_name
+        run = client.create_flow_run_from_deployment(deployment.id, parameters=parameters or {}, **options)
         if not timeout:
             return run
         return wait_for_flow_run(client, run.id, timeout, poll_interval)

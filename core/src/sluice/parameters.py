@@ -185,7 +185,7 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
             prop = {"title": name, "type": "object", "position": prop.get("position")}
         elif parameter is not None and parameter.kind is _VAR_POSITIONAL:
             prop = {"title": name, "type": "array", "position": prop.get("position")}
-        properties[name] = prop
+        properties[name] = _ordered(prop)
     return {
         "title": "Parameters",
         "type": "object",
@@ -232,6 +232,16 @@ def validate_parameters(fn: Callable[..., Any], values: Mapping[str, Any]) -> di
         if name in given:
             result[name] = getattr(validated, field_name)
     return result
+
+
+_KEY_ORDER = ("title", "description", "default", "type")
+
+
+def _ordered(prop: dict[str, Any]) -> dict[str, Any]:
+    """Keys in Prefect's order: title, description, default, type, the rest, position last."""
+    first = {key: prop[key] for key in _KEY_ORDER if key in prop}
+    rest = {key: value for key, value in prop.items() if key not in first and key != "position"}
+    return {**first, **rest, **({"position": prop["position"]} if "position" in prop else {})}
 
 
 def _describe_errors(fn: Callable[..., Any], exc: ValidationError) -> str:
