@@ -93,7 +93,9 @@ def relative_parts(path: str | None) -> list[str]:
 
 def describe_library_error(exc: BaseException) -> str:
     """A short reason for a storage library error, with a hint on what to check."""
-    text = f"{exc}".strip() or type(exc).__name__
+    # Libraries put whole XML bodies and request ids in their messages: keep the first line.
+    lines = [line.strip() for line in f"{exc}".splitlines() if line.strip()]
+    text = (lines[0] if lines else type(exc).__name__)[:300]
     lowered = f"{type(exc).__name__} {text}".lower()
     access_words = (
         "accessdenied",
@@ -102,7 +104,8 @@ def describe_library_error(exc: BaseException) -> str:
         "signaturedoesnotmatch",
         "forbidden",
         "unauthorized",
-        "authentication",
+        "authenticat",
+        "authorizationfailure",
         "logon failure",
         "status_logon_failure",
         "invalid credentials",
@@ -127,7 +130,9 @@ def describe_library_error(exc: BaseException) -> str:
         return f"cannot reach the server: {text} — check the host, the port and that the service is running"
     if isinstance(exc, PermissionError) or any(word in lowered for word in access_words):
         return f"access denied: {text} — check the credentials"
-    if isinstance(exc, FileNotFoundError) or "nosuchbucket" in lowered or "not found" in lowered:
+    if isinstance(exc, FileNotFoundError) or any(
+        word in lowered for word in ("nosuchbucket", "not found", "notfound", "does not exist", "no such")
+    ):
         return "not found — check that the bucket, container or share exists and the path is right"
     return f"{type(exc).__name__}: {text}"
 
@@ -192,10 +197,14 @@ class FsspecStorageBlock(StorageBlock):
 
     @contextmanager
     def _translated_errors(self, url: str | None = None) -> Iterator[None]:
-        """Turn library exceptions into one ``StorageError``; ours (``ValueError``, Sluice errors) pass."""
+        """Turn library exceptions into one ``StorageError``; Sluice's own errors pass through.
+
+        Path checks raise ``ValueError`` before this context is entered, so any exception caught here
+        comes from the library (smbprotocol, for one, raises ``ValueError`` for a refused connection).
+        """
         try:
             yield
-        except (SluiceError, ValueError):
+        except SluiceError:
             raise
         except ImportError as exc:
             hint = self.missing_library_hint()
@@ -204,23 +213,40 @@ class FsspecStorageBlock(StorageBlock):
         except Exception as exc:
             raise self.storage_error(describe_library_error(exc), url) from None
 
-    def _filesystem(self) -> AbstractFileSystem:
+    def make_folders(self, filesystem: AbstractFileSystem, path: str) -> None:
+        """Create the folder ``path`` and its parents (only called when ``creates_folders``)."""
+        filesystem.makedirs(path, exist_ok=True)
+
+    def close_filesystem(self, filesystem: AbstractFileSystem) -> None:
+        """Release what ``open_filesystem`` opened (connections, sessions); called after each method."""
+
+    @contextmanager
+    def _session(self, url: str | None = None) -> Iterator[AbstractFileSystem]:
+        """Open the file system, translate its errors for ``url``, and close it afterwards."""
         if self.required_library:
             import importlib.util
 
             if importlib.util.find_spec(self.required_library) is None:
                 hint = self.missing_library_hint() or f"pip install {self.required_library}"
-                raise self.storage_error(f"the {self.required_library!r} library is not installed: {hint}")
-        with self._translated_errors():
-            return self.open_filesystem()
+                raise self.storage_error(f"the {self.required_library!r} library is not installed: {hint}", url)
+        filesystem = None
+        try:
+            with self._translated_errors(url):
+                filesystem = self.open_filesystem()
+                yield filesystem
+        finally:
+            if filesystem is not None:
+                try:
+                    self.close_filesystem(filesystem)
+                except Exception:  # closing is best effort; the operation's own outcome matters more
+                    pass
 
     # -- paths -----------------------------------------------------------------------------------
 
     def _root(self, filesystem: AbstractFileSystem) -> str:
         return filesystem._strip_protocol(self.base_path()).rstrip("/")
 
-    def _remote(self, filesystem: AbstractFileSystem, path: str | None) -> str:
-        parts = relative_parts(path)
+    def _remote(self, filesystem: AbstractFileSystem, parts: list[str]) -> str:
         root = self._root(filesystem)
         return "/".join([root, *parts]) if parts else root
 
@@ -247,22 +273,21 @@ class FsspecStorageBlock(StorageBlock):
         """
         from sluice.ignore import files_to_upload
 
-        relative_parts(to_path)  # refuse an escaping destination before touching anything
+        parts = relative_parts(to_path)  # refuse an escaping destination before touching anything
         source = Path(local_path)
         files = files_to_upload(source, ignore_file)
         total = len(files)
         if progress:
             progress(0, total)
-        filesystem = self._filesystem()
-        destination = self._remote(filesystem, to_path)
-        with self._translated_errors(self.url_for(to_path)):
+        with self._session(self.url_for(to_path)) as filesystem:
+            destination = self._remote(filesystem, parts)
             make_folders = self.creates_folders(filesystem)
             made: set[str] = set()
             for done, relative in enumerate(files, start=1):
                 target = f"{destination}/{relative.as_posix()}" if destination else relative.as_posix()
                 parent = target.rsplit("/", 1)[0]
                 if make_folders and parent and parent not in made:
-                    filesystem.makedirs(parent, exist_ok=True)
+                    self.make_folders(filesystem, parent)
                     made.add(parent)
                 filesystem.put_file(str(source / relative), target)
                 if progress:
@@ -271,42 +296,49 @@ class FsspecStorageBlock(StorageBlock):
 
     def get_directory(self, from_path: str | None = None, local_path: str | Path = ".") -> None:
         """Download every file under ``from_path`` (default: the whole block) into ``local_path``."""
+        parts = relative_parts(from_path)
         target_root = Path(local_path).resolve()
-        filesystem = self._filesystem()
-        source = self._remote(filesystem, from_path)
-        with self._translated_errors(self.url_for(from_path)):
+        url = self.url_for(from_path)
+        with self._session(url) as filesystem:
+            source = self._remote(filesystem, parts)
             found = [path for path in filesystem.find(source, withdirs=False) if not path.endswith("/")]
             if not found and not filesystem.exists(source):
-                raise self.storage_error("not found: nothing is stored there", self.url_for(from_path))
+                raise self.storage_error("not found: nothing is stored there", url)
             target_root.mkdir(parents=True, exist_ok=True)
             prefix = source.rstrip("/")
             for remote in found:
                 relative = remote[len(prefix) :].lstrip("/") if remote.startswith(prefix) else ""
-                relative = relative or PurePosixPath(remote).name
-                # A stored name could try to climb out of the target folder: check before writing.
-                target = (target_root / Path(*relative_parts(relative))).resolve()
-                if not target.is_relative_to(target_root):
-                    raise self.storage_error(f"refusing to write {relative!r} outside {target_root}")
+                target = self._local_target(target_root, relative or PurePosixPath(remote).name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(filesystem.cat_file(remote))
 
+    def _local_target(self, target_root: Path, relative: str) -> Path:
+        # A stored name could try to climb out of the target folder: check before writing.
+        try:
+            target = (target_root / Path(*relative_parts(relative))).resolve()
+        except ValueError:
+            target = None
+        if target is None or not target.is_relative_to(target_root):
+            raise self.storage_error(f"refusing to download {relative!r}: it would land outside {target_root}")
+        return target
+
     def read_path(self, path: str) -> bytes:
         """The content of the file ``path`` (relative to the block's base)."""
-        if not relative_parts(path):
+        parts = relative_parts(path)
+        if not parts:
             raise ValueError("read_path needs a file path, not the block's base")
-        filesystem = self._filesystem()
-        with self._translated_errors(self.url_for(path)):
-            return filesystem.cat_file(self._remote(filesystem, path))
+        with self._session(self.url_for(path)) as filesystem:
+            return filesystem.cat_file(self._remote(filesystem, parts))
 
     def write_path(self, path: str, content: bytes) -> str:
         """Write ``content`` to the file ``path`` (relative to the block's base); return its URL."""
-        if not relative_parts(path):
+        parts = relative_parts(path)
+        if not parts:
             raise ValueError("write_path needs a file path, not the block's base")
-        filesystem = self._filesystem()
-        target = self._remote(filesystem, path)
-        with self._translated_errors(self.url_for(path)):
+        with self._session(self.url_for(path)) as filesystem:
+            target = self._remote(filesystem, parts)
             parent = target.rsplit("/", 1)[0]
             if self.creates_folders(filesystem) and parent:
-                filesystem.makedirs(parent, exist_ok=True)
+                self.make_folders(filesystem, parent)
             filesystem.pipe_file(target, bytes(content))
         return self.url_for(path)
