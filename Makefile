@@ -29,7 +29,7 @@ bench: install
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 # System packages the real-server tests need (run as root; CI calls it).
-SERVICE_PACKAGES :=
+SERVICE_PACKAGES := podman runc busybox-static
 services:
 	@if [ -n "$(strip $(SERVICE_PACKAGES))" ]; then \
 		missing=$$(for p in $(SERVICE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
