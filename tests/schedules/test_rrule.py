@@ -265,3 +265,23 @@ def test_json_form_round_trips() -> None:
 )
 def test_describe(text: str, timezone: str | None, description: str) -> None:
     assert rrule(text, timezone).describe() == description
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DTSTART:20260107T093000\nRRULE:FREQ=WEEKLY;BYDAY=MO,FR",
+        "DTSTART:20260101T000000\nRRULE:FREQ=WEEKLY;INTERVAL=3;BYDAY=TU,SU;BYHOUR=8,20;BYMINUTE=15;WKST=SU",
+        "DTSTART:20260101T001500\nRRULE:FREQ=HOURLY;INTERVAL=5;BYDAY=MO,WE",
+        "DTSTART:20260101T000000\nRRULE:FREQ=MINUTELY;INTERVAL=45;BYHOUR=9,10,11",
+        "DTSTART:20260101T000000\nRRULE:FREQ=DAILY;INTERVAL=3;BYDAY=SA;BYHOUR=7",
+        "DTSTART:20260101T000000\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,17;BYSETPOS=-1",
+    ],
+)
+def test_expansion_matches_dateutil_far_from_dtstart(text: str) -> None:
+    from dateutil.rrule import rrulestr
+
+    start = datetime(2031, 5, 17, 13, 0)
+    expected = [moment.replace(tzinfo=UTC) for moment in rrulestr(text).xafter(start, count=300, inc=True)]
+    got = rrule(text).get_dates(300, start=start.replace(tzinfo=UTC))
+    assert [moment.astimezone(UTC) for moment in got] == expected

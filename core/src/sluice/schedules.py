@@ -114,6 +114,8 @@ _OFFSET_WINDOW = timedelta(days=3)
 # A bound computed at a wall time covers offsets up to two days past any time within this of it.
 _BOUND_REUSE = timedelta(days=1)
 _ZERO = timedelta(0)
+_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
 
 
 def wall_clock_dates(
@@ -166,7 +168,7 @@ def wall_clock_dates(
             if end_at is not None and instant > end_at:
                 return True
             if instant != last_emitted:
-                results.append(instant.replace(tzinfo=UTC).astimezone(zone))
+                results.append(datetime.fromtimestamp((instant - _EPOCH) / _SECOND, zone))
                 last_emitted = instant
                 if len(results) >= n:
                     return True
@@ -177,7 +179,7 @@ def wall_clock_dates(
             naive = candidate
             # fold=0 reads a gap time with the offset before the gap and a repeated time as its first
             # occurrence: RFC 5545's rule (see ``resolve_local_time``).
-            offset = candidate.replace(tzinfo=zone).utcoffset() or _ZERO
+            offset = _offset_at_wall(candidate, zone)
             instant = naive - offset
         else:
             instant = candidate.astimezone(UTC).replace(tzinfo=None)
@@ -205,7 +207,9 @@ def _offset_at_instant(instant: datetime, zone: tzinfo) -> timedelta:
 
 
 def _offset_at_wall(naive: datetime, zone: tzinfo) -> timedelta:
-    return naive.replace(tzinfo=zone).utcoffset() or timedelta(0)
+    # A tzinfo reads a datetime's wall-clock fields and fold; handing it the naive value is the same
+    # as attaching the zone first, and cheaper.
+    return zone.utcoffset(naive) or timedelta(0)
 
 
 def schedule_from_dict(data: dict[str, Any]) -> Schedule:
