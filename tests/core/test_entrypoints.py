@@ -96,7 +96,9 @@ def test_missing_function_lists_the_flows_there(project: Path) -> None:
 
 
 def test_a_plain_function_is_not_a_flow(project: Path) -> None:
-    with pytest.raises(NotAFlowError, match=r"'plain' in flows/marvin.py is a function, not a flow: decorate it with @flow"):
+    with pytest.raises(
+        NotAFlowError, match=r"'plain' in flows/marvin.py is a function, not a flow: decorate it with @flow"
+    ):
         load_flow_from_entrypoint("flows/marvin.py:plain", project)
 
 

@@ -146,7 +146,9 @@ def test_validation_error_names_nested_fields() -> None:
 
 
 def test_unknown_parameter_is_rejected_when_there_is_no_kwargs() -> None:
-    with pytest.raises(ParameterError, match=r"unknown parameter 'c' for flow function 'numpy_style' \(its parameters: a, b, flag\)"):
+    with pytest.raises(
+        ParameterError, match=r"unknown parameter 'c' for flow function 'numpy_style' \(its parameters: a, b, flag\)"
+    ):
         validate_parameters(numpy_style, {"a": 1, "b": [], "c": 3})
 
 

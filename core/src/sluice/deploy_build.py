@@ -44,8 +44,14 @@ def decode_value(value: str) -> Any:
         return value
 
 
-def parse_parameters(params: Iterable[str], params_json: str | None) -> dict[str, Any]:
-    """Merge ``--params JSON`` and ``--param k=v`` (the latter win) into one dict."""
+def parse_parameters(
+    params: Iterable[str], params_json: str | None, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Merge ``--params JSON`` and ``--param k=v`` (the latter win) into one dict.
+
+    A ``--param`` value is decoded as JSON, except for parameters the ``schema`` declares as strings,
+    which keep the text as given (``--param name=42`` is the string ``"42"``).
+    """
     merged: dict[str, Any] = {}
     if params_json:
         try:
@@ -55,7 +61,9 @@ def parse_parameters(params: Iterable[str], params_json: str | None) -> dict[str
         if not isinstance(decoded, dict):
             raise ConfigurationError('--params must be a JSON object, e.g. --params \'{"name": "Arthur"}\'')
         merged.update(decoded)
-    merged.update(parse_assignments(params, "--param", decode_json=True))
+    properties = (schema or {}).get("properties") or {}
+    for key, value in parse_assignments(params, "--param", decode_json=False).items():
+        merged[key] = value if properties.get(key, {}).get("type") == "string" else decode_value(value)
     return merged
 
 

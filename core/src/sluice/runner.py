@@ -34,8 +34,13 @@ def jsonable(value: Any) -> Any:
 
 def failure_message(exc: BaseException) -> str:
     """The message a FAILED state carries for an exception."""
+    from sluice.errors import FlowTimeoutError
+
+    name = "TimeoutError" if isinstance(exc, FlowTimeoutError) else type(exc).__name__
     text = str(exc)
-    return f"Flow run encountered an exception. {type(exc).__name__}: {text}" if text else type(exc).__name__
+    return (
+        f"Flow run encountered an exception. {name}: {text}" if text else f"Flow run encountered an exception. {name}"
+    )
 
 
 def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:

@@ -113,9 +113,9 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
     from sluice.flows import load_flow_from_entrypoint, split_entrypoint
 
     overrides = parse_assignments(options.overrides, "--override", decode_json=False)
-    parameters = parse_parameters(options.params, options.params_json)
     schedule = schedule_from_options(options.cron, options.interval, options.rrule, options.timezone)
     flow = load_flow_from_entrypoint(options.entrypoint)
+    parameters = parse_parameters(options.params, options.params_json, flow.parameters)
     storage, sub_path = resolve_storage(options.storage_block)
     if sub_path and options.path:
         raise ConfigurationError("give the storage sub-path either in --storage-block type/name/path or --path")
@@ -288,7 +288,7 @@ def run_command(
     from sluice.deploy_build import parse_parameters
     from sluice.deployments import run_deployment
 
-    parameters = parse_parameters(params, params_json)
+    parameters = parse_parameters(params, params_json, _schema_of(name) if params else None)
     when = start_time(start_in, start_at)
     run = run_deployment(name, parameters=parameters, scheduled_time=when, tags=tags or None)
     echo(f"Created flow run '{run.name}' with id '{run.id}'.")
@@ -323,6 +323,15 @@ def watch_flow_run(flow_run_id: Any, poll_interval: float = 0.5) -> str:
             time.sleep(poll_interval)
 
 
+def _schema_of(name: str) -> dict[str, Any] | None:
+    """The parameter schema of the deployment ``flow/name`` (raises when it does not exist)."""
+    from sluice.client import get_client
+    from sluice.deployments import read_deployment
+
+    with get_client() as client:
+        return read_deployment(client, name).parameter_openapi_schema
+
+
 def _level_name(level: int) -> str:
     import logging
 
@@ -334,7 +343,7 @@ def execute_command(name: str, params: list[str], params_json: str | None) -> No
     from sluice.deploy_build import parse_parameters
     from sluice.engine import create_local_run, execute_flow_run
 
-    parameters = parse_parameters(params, params_json)
+    parameters = parse_parameters(params, params_json, _schema_of(name) if params else None)
     run = create_local_run(name, parameters)
     echo(f"Executing flow run '{run.name}' ({run.id}) in this process.")
     final = execute_flow_run(run.id)
