@@ -147,5 +147,5 @@ def test_invalid_schedule_in_a_file_is_explained(tmp_path: Path) -> None:
 
 
 def test_a_deployment_name_with_a_slash_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="name: .*contain no '/'"):
+    with pytest.raises(ConfigurationError, match=r"name: .*contain no '/'"):
         Deployment.from_yaml(write(tmp_path, "name: a/b\nflow_name: f\n"))

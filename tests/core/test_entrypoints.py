@@ -81,12 +81,12 @@ def test_module_entrypoint_is_imported(project: Path, monkeypatch: pytest.Monkey
 
 
 def test_missing_file_says_so(project: Path) -> None:
-    with pytest.raises(FlowFileNotFoundError, match="flow file 'flows/nope.py' does not exist"):
+    with pytest.raises(FlowFileNotFoundError, match=r"flow file 'flows/nope\.py' does not exist"):
         load_flow_from_entrypoint("flows/nope.py:say_hi", project)
 
 
 def test_missing_module_says_so() -> None:
-    with pytest.raises(FlowFileNotFoundError, match="module 'no_such_package.flows' cannot be found"):
+    with pytest.raises(FlowFileNotFoundError, match=r"module 'no_such_package\.flows' cannot be found"):
         load_flow_from_entrypoint("no_such_package.flows:say_hi")
 
 
@@ -130,5 +130,5 @@ def test_flow_file_can_import_its_sibling_modules(project: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["flows/marvin.py", "flows/marvin.py:", ":say_hi", "a:b-c"])
 def test_malformed_entrypoint_is_explained(bad: str) -> None:
-    with pytest.raises(EntrypointError, match="use 'path/to/file.py:function' or 'package.module:function'"):
+    with pytest.raises(EntrypointError, match=r"use 'path/to/file\.py:function' or 'package\.module:function'"):
         load_flow_from_entrypoint(bad)

@@ -120,7 +120,7 @@ def test_a_flow_past_its_timeout_fails_with_a_timeout_error() -> None:
     def slow() -> None:
         time.sleep(30)
 
-    with pytest.raises(FlowTimeoutError, match="exceeded its timeout of 0.2 seconds"):
+    with pytest.raises(FlowTimeoutError, match=r"exceeded its timeout of 0\.2 seconds"):
         slow()
     (run,) = runs_of("slow")
     assert run.state.type.value == "FAILED"
