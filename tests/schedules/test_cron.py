@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -296,3 +296,56 @@ def test_json_form_round_trips() -> None:
 )
 def test_describe(expression: str, timezone: str, text: str) -> None:
     assert cron(expression, timezone).describe() == text
+
+
+# --- cross-check against a minute-by-minute walk ---------------------------------------------------
+
+
+def _brute_force(schedule: CronSchedule, start: datetime, days: int) -> list[datetime]:
+    """Every matching wall-clock minute in ``days`` days, resolved by the DST rule, sorted, distinct."""
+    from sluice.schedules import resolve_local_time
+
+    spec, zone = schedule.spec, schedule.zone
+    both = not schedule.day_or or schedule.cron.split()[2].startswith("*") or schedule.cron.split()[4].startswith("*")
+    local_start = start.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) - timedelta(hours=3)
+    found: dict[datetime, datetime] = {}
+    for step in range(days * 24 * 60):
+        wall = local_start + timedelta(minutes=step)
+        on_day = wall.day in spec.days_of_month
+        on_weekday = (wall.weekday() + 1) % 7 in spec.weekdays
+        day_matches = (on_day and on_weekday) if both else (on_day or on_weekday)
+        if wall.minute in spec.minutes and wall.hour in spec.hours and wall.month in spec.months and day_matches:
+            resolved = resolve_local_time(wall, zone)
+            if resolved >= start:
+                found[resolved.astimezone(UTC)] = resolved
+    return [found[instant] for instant in sorted(found)]
+
+
+@pytest.mark.parametrize(
+    ("expression", "timezone", "start", "day_or"),
+    [
+        ("*/7 1-3 * * *", NEW_YORK, "2026-03-07T12:00-05:00", True),
+        ("*/7 0-3 * * *", NEW_YORK, "2026-10-31T12:00-04:00", True),
+        ("15,45 0-2 * * *", LONDON, "2026-03-28T12:00+00:00", True),
+        ("15,45 0-2 * * *", LONDON, "2026-10-24T12:00+01:00", True),
+        ("0 */5 13 * fri", "UTC", "2026-02-01T00:00+00:00", True),
+        ("0 */5 13 * fri", "UTC", "2026-02-01T00:00+00:00", False),
+        ("30 2 28-31 * *", "Australia/Sydney", "2026-01-27T00:00+11:00", True),
+        ("59 23 * * 0", "Asia/Kolkata", "2026-06-01T00:00+05:30", True),
+    ],
+)
+def test_matches_a_minute_by_minute_walk(expression: str, timezone: str, start: str, day_or: bool) -> None:
+    schedule = cron(expression, timezone, day_or)
+    window_start = at(start)
+    expected = _brute_force(schedule, window_start, days=40)
+    window_end = window_start + timedelta(days=39)
+    got = schedule.get_dates(10_000, start=window_start, end=window_end)
+    expected = [moment for moment in expected if moment <= window_end]
+    assert expected, "the window should contain some runs"
+    assert [moment.astimezone(UTC) for moment in got] == [moment.astimezone(UTC) for moment in expected]
+    assert [moment.replace(tzinfo=None) for moment in got] == [moment.replace(tzinfo=None) for moment in expected]
+
+
+def test_null_timezone_means_utc() -> None:
+    schedule = schedule_from_dict({"type": "cron", "cron": "0 9 * * *", "timezone": None})
+    assert schedule.model_dump(mode="json")["timezone"] == "UTC"

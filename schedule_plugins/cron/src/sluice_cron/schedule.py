@@ -33,6 +33,11 @@ class CronSchedule(Schedule):
         "false requires both.",
     )
 
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _default_timezone(cls, value: object) -> object:
+        return "UTC" if value is None else value
+
     @field_validator("cron")
     @classmethod
     def _parse_expression(cls, value: str) -> str:
