@@ -168,7 +168,7 @@ def wall_clock_dates(
             if end_at is not None and instant > end_at:
                 return True
             if instant != last_emitted:
-                results.append(datetime.fromtimestamp((instant - _EPOCH) / _SECOND, zone))
+                results.append(_to_zone(instant, zone))
                 last_emitted = instant
                 if len(results) >= n:
                     return True
@@ -200,6 +200,13 @@ def wall_clock_dates(
             heapq.heappush(pending, instant)
     emit_until(None)
     return results
+
+
+def _to_zone(instant: datetime, zone: tzinfo) -> datetime:
+    """A naive UTC instant as an aware datetime in ``zone``."""
+    if instant.microsecond:  # a float timestamp could round sub-second parts far from 1970
+        return instant.replace(tzinfo=UTC).astimezone(zone)
+    return datetime.fromtimestamp((instant - _EPOCH) // _SECOND, zone)
 
 
 def _offset_at_instant(instant: datetime, zone: tzinfo) -> timedelta:
