@@ -55,27 +55,72 @@ def embedded_app(settings: Settings) -> Any:
 
 
 class EmbeddedTransport(httpx.BaseTransport):
-    """An httpx transport that answers requests with an in-process ASGI app."""
+    """An httpx transport that answers requests with an in-process ASGI app.
+
+    It speaks ASGI itself rather than through ``httpx.ASGITransport``, which costs an import
+    attempt per request; the whole body is sent at once and the whole answer collected.
+    """
 
     def __init__(self, app: Any, timeout: float | None = None) -> None:
-        self._asgi = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self._app = app
         self._timeout = timeout
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Run the request through the app on the loop thread and wait for the full answer."""
-        body = request.read()
-        method, url, headers = request.method, request.url, request.headers
-
-        async def call() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-            async_request = httpx.Request(method, url, headers=headers, content=body)
-            response = await self._asgi.handle_async_request(async_request)
-            content = await response.aread()
-            return response.status_code, response.headers.raw, content
-
-        future = asyncio.run_coroutine_threadsafe(call(), _event_loop())
+        future = asyncio.run_coroutine_threadsafe(self._call(request, request.read()), _event_loop())
         try:
-            status, raw_headers, content = future.result(self._timeout)
+            status, headers, content = future.result(self._timeout)
         except TimeoutError:
             future.cancel()
             raise httpx.ReadTimeout("the embedded API did not answer in time", request=request) from None
-        return httpx.Response(status, headers=raw_headers, content=content, request=request)
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    async def _call(self, request: httpx.Request, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        url = request.url
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "headers": [(name.lower(), value) for name, value in request.headers.raw],
+            "scheme": url.scheme,
+            "path": url.path,
+            "raw_path": url.raw_path.split(b"?")[0],
+            "query_string": url.query,
+            "server": (url.host, url.port),
+            "client": ("127.0.0.1", 0),
+            "root_path": "",
+        }
+        sent = False
+        finished = asyncio.Event()
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await finished.wait()
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finished.set()
+
+        try:
+            await self._app(scope, receive, send)
+        except Exception as exc:  # the app's own error pages already went out; keep the 500
+            if not chunks:
+                detail = f'{{"detail": "internal error: {type(exc).__name__}"}}'.encode()
+                return 500, [(b"content-type", b"application/json")], detail
+        finally:
+            finished.set()
+        return status, headers, b"".join(chunks)

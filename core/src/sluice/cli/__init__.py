@@ -22,7 +22,7 @@ def _version_callback(value: bool) -> None:
 
 def build_app() -> typer.Typer:
     """Build the CLI: the core command groups, then every plugin's through ``register_commands``."""
-    from sluice.cli import config, deployment, plugins
+    from sluice.cli import config, deployment, plugins, server
     from sluice.plugins import get_plugin_manager
 
     app = typer.Typer(
@@ -44,6 +44,7 @@ def build_app() -> typer.Typer:
 
     app.add_typer(plugins.app, name="plugins")
     app.add_typer(config.app, name="config")
+    app.add_typer(server.app, name="server")
     app.add_typer(deployment.app, name="deployment")
     get_plugin_manager().call_hook("register_commands", app=app)
     return app

@@ -15,9 +15,10 @@ Rules (``force`` skips them; it is meant for the server's own claim and for oper
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+from uuid import uuid4
 
-from sluice.schemas.states import TERMINAL_STATES, State, StateCreate, StateType
-from sluice.server.database.tables import FlowRunStateTable, FlowRunTable
+from sluice.schemas.states import DEFAULT_NAMES, TERMINAL_STATES, State, StateCreate, StateType
 
 RETRY_NAME = "AwaitingRetry"
 
@@ -58,8 +59,9 @@ def rejection_reason(current_type: StateType | None, current_name: str | None, p
     return None
 
 
-def apply_state(run: FlowRunTable, proposed: StateCreate, now: datetime) -> FlowRunStateTable:
-    """Put ``run`` in the ``proposed`` state and return the history row to add.
+def apply_state(run: Any, proposed: StateCreate, now: datetime) -> dict[str, Any]:
+    """Put ``run`` (a flow-run row, or any object with its attributes) in the ``proposed`` state and
+    return the values of the history row to insert.
 
     RUNNING counts a run (``run_count``) and sets ``start_time`` the first time; a terminal state sets
     ``end_time`` (cleared again by a retry); SCHEDULED sets the expected start time.
@@ -87,24 +89,26 @@ def apply_state(run: FlowRunTable, proposed: StateCreate, now: datetime) -> Flow
         run.end_time = now
     elif run.end_time is not None:
         run.end_time = None
+    name = proposed.name or DEFAULT_NAMES[new]
     run.state_type = new.value
-    run.state_name = proposed.name
+    run.state_name = name
     run.state_timestamp = now
     run.state_message = proposed.message
     run.updated = now
-    return FlowRunStateTable(
-        flow_run_id=run.id,
-        type=new.value,
-        name=proposed.name or new.value.title(),
-        timestamp=now,
-        message=proposed.message,
-        scheduled_time=scheduled_time,
-        created=now,
-        updated=now,
-    )
+    return {
+        "id": uuid4(),
+        "flow_run_id": run.id,
+        "type": new.value,
+        "name": name,
+        "timestamp": now,
+        "message": proposed.message,
+        "scheduled_time": scheduled_time,
+        "created": now,
+        "updated": now,
+    }
 
 
-def current_state(run: FlowRunTable) -> State | None:
+def current_state(run: Any) -> State | None:
     """The run's current state as the API shows it."""
     if run.state_type is None:
         return None

@@ -25,6 +25,7 @@ from sluice.server.api.common import ensure_flow, ensure_work_queue, get_or_404,
 from sluice.server.api.deps import ReadSessionDep, SessionDep
 from sluice.server.api.flow_runs import insert_flow_run, to_flow_run
 from sluice.server.api.parameters import check_parameter_schema, validate_parameters
+from sluice.server.api.responses import model_response
 from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 
@@ -67,7 +68,7 @@ def _check_references(session: Session, values: dict[str, Any]) -> None:
 
 
 @router.post("/", response_model=Deployment, status_code=status.HTTP_201_CREATED)
-def create_deployment(body: DeploymentCreate, session: SessionDep, response: Response) -> Deployment:
+def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
     """Create a deployment, or replace the fields of the one with the same flow and name (200, same id).
 
     The flow (given by ``flow_name``) and the work queue are created on first use.
@@ -83,6 +84,7 @@ def create_deployment(body: DeploymentCreate, session: SessionDep, response: Res
         query = select(DeploymentTable).where(DeploymentTable.flow_id == flow.id, DeploymentTable.name == body.name)
         existing = session.scalars(query.with_for_update()).first()
         now = utcnow()
+        status_code = status.HTTP_201_CREATED
         if existing is None:
             row = DeploymentTable(id=uuid4(), name=body.name, flow_id=flow.id, created=now, updated=now, **values)
             session.add(row)
@@ -91,7 +93,7 @@ def create_deployment(body: DeploymentCreate, session: SessionDep, response: Res
             for field, value in values.items():
                 setattr(row, field, value)
             row.updated = now
-            response.status_code = status.HTTP_200_OK
+            status_code = status.HTTP_200_OK
         try:
             session.commit()
         except IntegrityError:
@@ -99,19 +101,19 @@ def create_deployment(body: DeploymentCreate, session: SessionDep, response: Res
             if attempt:
                 raise
             continue
-        return to_deployment(row, flow.name)
+        return model_response(to_deployment(row, flow.name), status_code)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 @router.get("/{deployment_id}", response_model=Deployment)
-def read_deployment(deployment_id: UUID, session: ReadSessionDep) -> Deployment:
+def read_deployment(deployment_id: UUID, session: ReadSessionDep) -> Response:
     """Read a deployment by id."""
     row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
-    return to_deployment(row, _flow_name(session, row.flow_id))
+    return model_response(to_deployment(row, _flow_name(session, row.flow_id)))
 
 
 @router.get("/name/{flow_name}/{deployment_name}", response_model=Deployment)
-def read_deployment_by_name(flow_name: str, deployment_name: str, session: ReadSessionDep) -> Deployment:
+def read_deployment_by_name(flow_name: str, deployment_name: str, session: ReadSessionDep) -> Response:
     """Read a deployment by its flow's name and its own."""
     query = (
         select(DeploymentTable)
@@ -121,11 +123,11 @@ def read_deployment_by_name(flow_name: str, deployment_name: str, session: ReadS
     row = session.scalars(query).first()
     if row is None:
         raise ObjectNotFound(f"deployment {flow_name}/{deployment_name} not found")
-    return to_deployment(row, flow_name)
+    return model_response(to_deployment(row, flow_name))
 
 
 @router.post("/filter", response_model=list[Deployment])
-def filter_deployments(session: ReadSessionDep, body: DeploymentFilter | None = None) -> list[Deployment]:
+def filter_deployments(session: ReadSessionDep, body: DeploymentFilter | None = None) -> Response:
     """List deployments matching every criterion given, sorted and paginated."""
     body = body or DeploymentFilter()
     query = select(DeploymentTable, FlowTable.name).join(FlowTable, FlowTable.id == DeploymentTable.flow_id)
@@ -144,11 +146,11 @@ def filter_deployments(session: ReadSessionDep, body: DeploymentFilter | None = 
     if body.tags_all:
         query = query.where(json_list_has_all(session, DeploymentTable.tags, body.tags_all))
     query = query.order_by(_SORTS[body.sort], DeploymentTable.id).limit(body.limit).offset(body.offset)
-    return [to_deployment(row, flow_name) for row, flow_name in session.execute(query)]
+    return model_response([to_deployment(row, flow_name) for row, flow_name in session.execute(query)])
 
 
 @router.patch("/{deployment_id}", response_model=Deployment)
-def update_deployment(deployment_id: UUID, body: DeploymentUpdate, session: SessionDep) -> Deployment:
+def update_deployment(deployment_id: UUID, body: DeploymentUpdate, session: SessionDep) -> Response:
     """Change the fields given; the others keep their values."""
     row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
     values = _column_values(body, exclude_unset=True)
@@ -160,7 +162,7 @@ def update_deployment(deployment_id: UUID, body: DeploymentUpdate, session: Sess
         setattr(row, field, value)
     row.updated = utcnow()
     session.commit()
-    return to_deployment(row, _flow_name(session, row.flow_id))
+    return model_response(to_deployment(row, _flow_name(session, row.flow_id)))
 
 
 @router.delete("/{deployment_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -170,34 +172,45 @@ def delete_deployment(deployment_id: UUID, session: SessionDep) -> None:
     session.commit()
 
 
-def _set_schedule_active(session: Session, deployment_id: UUID, active: bool) -> Deployment:
+def _set_schedule_active(session: Session, deployment_id: UUID, active: bool) -> Response:
     row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
     row.is_schedule_active = active
     row.updated = utcnow()
     session.commit()
-    return to_deployment(row, _flow_name(session, row.flow_id))
+    return model_response(to_deployment(row, _flow_name(session, row.flow_id)))
 
 
 @router.post("/{deployment_id}/set_schedule_active", response_model=Deployment)
-def set_schedule_active(deployment_id: UUID, session: SessionDep) -> Deployment:
+def set_schedule_active(deployment_id: UUID, session: SessionDep) -> Response:
     """Turn the deployment's schedule on."""
     return _set_schedule_active(session, deployment_id, True)
 
 
 @router.post("/{deployment_id}/set_schedule_inactive", response_model=Deployment)
-def set_schedule_inactive(deployment_id: UUID, session: SessionDep) -> Deployment:
+def set_schedule_inactive(deployment_id: UUID, session: SessionDep) -> Response:
     """Turn the deployment's schedule off (its scheduled runs stay)."""
     return _set_schedule_active(session, deployment_id, False)
 
 
 @router.post("/{deployment_id}/create_flow_run", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
 def create_flow_run_from_deployment(
-    deployment_id: UUID, session: SessionDep, response: Response, body: DeploymentFlowRunCreate | None = None
-) -> FlowRun:
+    deployment_id: UUID, session: SessionDep, body: DeploymentFlowRunCreate | None = None
+) -> Response:
     """Create a run of the deployment: parameters merged over its defaults and checked against its
     parameter schema (a wrong one is a 422 naming it); SCHEDULED for now unless ``state`` says otherwise."""
     body = body or DeploymentFlowRunCreate()
-    deployment = get_or_404(session, DeploymentTable, deployment_id, "deployment")
+    columns = (
+        DeploymentTable.id,
+        DeploymentTable.name,
+        DeploymentTable.flow_id,
+        DeploymentTable.parameters,
+        DeploymentTable.parameter_openapi_schema,
+        DeploymentTable.work_queue_name,
+        DeploymentTable.tags,
+    )
+    deployment = session.execute(select(*columns).where(DeploymentTable.id == deployment_id)).first()
+    if deployment is None:
+        raise ObjectNotFound(f"deployment {deployment_id} not found")
     parameters = {**deployment.parameters, **body.parameters}
     where = f"deployment {deployment.name!r}"
     validate_parameters(parameters, deployment.parameter_openapi_schema, where)
@@ -214,7 +227,8 @@ def create_flow_run_from_deployment(
     }
     if body.parent_flow_run_id is not None:
         get_or_404(session, FlowRunTable, body.parent_flow_run_id, "parent flow run")
-    run, created = insert_flow_run(session, values, body.state or StateCreate(type=StateType.SCHEDULED))
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return to_flow_run(run)
+    state = body.state or StateCreate(type=StateType.SCHEDULED)
+    # The deployment created its own queue; only another queue named here may need creating.
+    other_queue = values["work_queue_name"] != deployment.work_queue_name
+    run, created = insert_flow_run(session, values, state, ensure_queue=other_queue)
+    return model_response(to_flow_run(run), status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,18 +13,23 @@ from sluice.server.encryption import SecretBox, load_key
 from sluice.settings import Settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The app's database."""
     return request.app.state.database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for a request that writes; closed (rolled back if not committed) afterwards."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for a request that writes; closed (rolled back if not committed) afterwards.
+
+    An async dependency on purpose: making a session does no I/O, and FastAPI would otherwise spend
+    two thread-pool hops per request entering and leaving a sync generator. The endpoints that use
+    it are sync and run in the thread pool.
+    """
     session = request.app.state.database.session()
     try:
         yield session
@@ -32,8 +37,8 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
-    """A session for a request that only reads."""
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A session for a request that only reads (see ``get_session``)."""
     session = request.app.state.database.read_session()
     try:
         yield session
@@ -47,7 +52,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
-def get_secret_box(request: Request) -> SecretBox:
+async def get_secret_box(request: Request) -> SecretBox:
     """The app's block-secret encryption, its key loaded on first use."""
     state = request.app.state
     box = getattr(state, "secret_box", None)

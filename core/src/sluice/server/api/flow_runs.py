@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from sluice.schemas.flow_runs import (
 from sluice.schemas.states import SetStateRequest, SetStateResult, StateCreate, StateType
 from sluice.server.api.common import ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
+from sluice.server.api.responses import model_response
 from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 from sluice.server.names import generate_run_name
@@ -38,34 +40,61 @@ _SORTS = {
 }
 
 
-def to_flow_run(row: FlowRunTable) -> FlowRun:
+def to_flow_run(row: Any) -> FlowRun:
     """The API form of a flow-run row, with its current state."""
     run = FlowRun.model_validate(row, from_attributes=True)
     run.state = current_state(row)
     return run
 
 
-def insert_flow_run(session: Session, values: dict[str, Any], state: StateCreate) -> tuple[FlowRunTable, bool]:
+#: Column values of a new run that the caller does not give.
+_NEW_RUN_DEFAULTS: dict[str, Any] = {
+    "name": None,
+    "deployment_id": None,
+    "work_queue_name": None,
+    "parameters": {},
+    "tags": [],
+    "state_type": None,
+    "state_name": None,
+    "state_timestamp": None,
+    "state_message": None,
+    "expected_start_time": None,
+    "next_scheduled_start_time": None,
+    "start_time": None,
+    "end_time": None,
+    "run_count": 0,
+    "idempotency_key": None,
+    "agent_id": None,
+    "infrastructure_pid": None,
+    "parent_flow_run_id": None,
+    "auto_scheduled": False,
+}
+
+
+def insert_flow_run(
+    session: Session, values: dict[str, Any], state: StateCreate, ensure_queue: bool = True
+) -> tuple[Any, bool]:
     """Create a flow run in ``state`` and commit; returns ``(run, created)``.
 
     A run with the same (flow, idempotency key) is returned as it is instead (``created`` False),
-    also when another request inserted it a moment before this one.
+    also when another request inserted it a moment before this one. Rows are inserted with Core
+    statements: this is the hottest write of the API.
     """
     flow_id, key = values["flow_id"], values.get("idempotency_key")
     if key is not None:
         existing = _find_by_idempotency_key(session, flow_id, key)
         if existing is not None:
             return existing, False
-    ensure_work_queue(session, values.get("work_queue_name"))
+    if ensure_queue:
+        ensure_work_queue(session, values.get("work_queue_name"))
     now = utcnow()
-    run = FlowRunTable(id=uuid4(), created=now, updated=now, run_count=0, **values)
+    run = SimpleNamespace(**{**_NEW_RUN_DEFAULTS, **values, "id": uuid4(), "created": now, "updated": now})
     if not run.name:
         run.name = generate_run_name()
     history = apply_state(run, state, now)
     try:
-        session.add(run)
-        session.flush()  # the run row first: the history row refers to it
-        session.add(history)
+        session.execute(insert(FlowRunTable.__table__), [vars(run)])
+        session.execute(insert(FlowRunStateTable.__table__), [history])
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -82,7 +111,7 @@ def _find_by_idempotency_key(session: Session, flow_id: UUID, key: str) -> FlowR
 
 
 @router.post("/", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
-def create_flow_run(body: FlowRunCreate, session: SessionDep, response: Response) -> FlowRun:
+def create_flow_run(body: FlowRunCreate, session: SessionDep) -> Response:
     """Create a flow run directly (``@flow`` calls, subflows). Without a state it is PENDING.
 
     An idempotency key already used for the flow answers 200 with the existing run.
@@ -95,30 +124,28 @@ def create_flow_run(body: FlowRunCreate, session: SessionDep, response: Response
     values = body.model_dump(exclude={"state"})
     state = body.state or StateCreate(type=StateType.PENDING)
     run, created = insert_flow_run(session, values, state)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return to_flow_run(run)
+    return model_response(to_flow_run(run), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 @router.get("/{flow_run_id}", response_model=FlowRun)
-def read_flow_run(flow_run_id: UUID, session: ReadSessionDep) -> FlowRun:
+def read_flow_run(flow_run_id: UUID, session: ReadSessionDep) -> Response:
     """Read a flow run by id."""
-    return to_flow_run(get_or_404(session, FlowRunTable, flow_run_id, "flow run"))
+    return model_response(to_flow_run(get_or_404(session, FlowRunTable, flow_run_id, "flow run")))
 
 
 @router.patch("/{flow_run_id}", response_model=FlowRun)
-def update_flow_run(flow_run_id: UUID, body: FlowRunUpdate, session: SessionDep) -> FlowRun:
+def update_flow_run(flow_run_id: UUID, body: FlowRunUpdate, session: SessionDep) -> Response:
     """Change a run's name, tags, agent or infrastructure id (its state changes through set_state)."""
     run = get_or_404(session, FlowRunTable, flow_run_id, "flow run")
     for field, value in body.model_dump(exclude_unset=True).items():
         setattr(run, field, value)
     run.updated = utcnow()
     session.commit()
-    return to_flow_run(run)
+    return model_response(to_flow_run(run))
 
 
 @router.post("/filter", response_model=list[FlowRun])
-def filter_flow_runs(session: ReadSessionDep, body: FlowRunFilter | None = None) -> list[FlowRun]:
+def filter_flow_runs(session: ReadSessionDep, body: FlowRunFilter | None = None) -> Response:
     """List flow runs matching every criterion given, sorted and paginated."""
     body = body or FlowRunFilter()
     query = select(FlowRunTable)
@@ -146,11 +173,11 @@ def filter_flow_runs(session: ReadSessionDep, body: FlowRunFilter | None = None)
     if body.expected_start_time_before is not None:
         query = query.where(FlowRunTable.expected_start_time <= body.expected_start_time_before)
     query = query.order_by(*_SORTS[body.sort], FlowRunTable.id)
-    return [to_flow_run(row) for row in session.scalars(paginate(query, body))]
+    return model_response([to_flow_run(row) for row in session.scalars(paginate(query, body))])
 
 
 @router.post("/{flow_run_id}/set_state", response_model=SetStateResult)
-def set_flow_run_state(flow_run_id: UUID, body: SetStateRequest, session: SessionDep) -> SetStateResult:
+def set_flow_run_state(flow_run_id: UUID, body: SetStateRequest, session: SessionDep) -> Response:
     """Propose a new state. A refused transition answers 200 with REJECT, the current state and why."""
     query = select(FlowRunTable).where(FlowRunTable.id == flow_run_id).with_for_update()
     run = session.scalars(query).first()
@@ -161,14 +188,14 @@ def set_flow_run_state(flow_run_id: UUID, body: SetStateRequest, session: Sessio
     if reason is not None:
         state = current_state(run)
         session.rollback()
-        return SetStateResult(status="REJECT", state=state, reason=reason)
-    session.add(apply_state(run, body.state, utcnow()))
+        return model_response(SetStateResult(status="REJECT", state=state, reason=reason))
+    session.execute(insert(FlowRunStateTable.__table__), [apply_state(run, body.state, utcnow())])
     session.commit()
-    return SetStateResult(status="ACCEPT", state=current_state(run))
+    return model_response(SetStateResult(status="ACCEPT", state=current_state(run)))
 
 
 @router.get("/{flow_run_id}/states", response_model=list[FlowRunStateHistory])
-def read_flow_run_states(flow_run_id: UUID, session: ReadSessionDep) -> list[FlowRunStateTable]:
+def read_flow_run_states(flow_run_id: UUID, session: ReadSessionDep) -> Response:
     """Every state the run entered, oldest first."""
     get_or_404(session, FlowRunTable, flow_run_id, "flow run")
     query = (
@@ -176,7 +203,7 @@ def read_flow_run_states(flow_run_id: UUID, session: ReadSessionDep) -> list[Flo
         .where(FlowRunStateTable.flow_run_id == flow_run_id)
         .order_by(FlowRunStateTable.timestamp, FlowRunStateTable.created)
     )
-    return list(session.scalars(query))
+    return model_response([FlowRunStateHistory.model_validate(row) for row in session.scalars(query)])
 
 
 @router.delete("/{flow_run_id}", status_code=status.HTTP_204_NO_CONTENT)

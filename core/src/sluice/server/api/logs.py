@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
 from sluice.errors import ConfigurationError, ObjectNotFound
 from sluice.schemas.logs import Log, LogCreate, LogFilter
 from sluice.server.api.common import paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
+from sluice.server.api.responses import model_response
 from sluice.server.database.tables import FlowRunTable, LogTable
 from sluice.server.database.types import utcnow
 
@@ -36,7 +37,7 @@ def create_logs(records: list[LogCreate], session: SessionDep) -> dict[str, int]
 
 
 @router.post("/filter", response_model=list[Log])
-def filter_logs(session: ReadSessionDep, body: LogFilter | None = None) -> list[LogTable]:
+def filter_logs(session: ReadSessionDep, body: LogFilter | None = None) -> Response:
     """Records ordered by timestamp (then arrival), optionally for some runs and from a level up."""
     body = body or LogFilter()
     query = select(LogTable)
@@ -48,4 +49,4 @@ def filter_logs(session: ReadSessionDep, body: LogFilter | None = None) -> list[
         query = query.order_by(LogTable.timestamp.desc(), LogTable.id.desc())
     else:
         query = query.order_by(LogTable.timestamp.asc(), LogTable.id.asc())
-    return list(session.scalars(paginate(query, body)))
+    return model_response([Log.model_validate(row) for row in session.scalars(paginate(query, body))])

@@ -8,21 +8,27 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
 from sluice.errors import ObjectAlreadyExists, ObjectNotFound
 from sluice.schemas.work_queues import WorkQueue, WorkQueueCreate, WorkQueueFilter, WorkQueueUpdate
 from sluice.server.api.common import get_or_404, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
+from sluice.server.api.responses import model_response
 from sluice.server.database.tables import WorkQueueTable
 from sluice.server.database.types import utcnow
 
 router = APIRouter(prefix="/work_queues", tags=["Work queues"])
 
 
+def to_work_queue(row: WorkQueueTable) -> WorkQueue:
+    """The API form of a work-queue row."""
+    return WorkQueue.model_validate(row, from_attributes=True)
+
+
 @router.post("/", response_model=WorkQueue, status_code=status.HTTP_201_CREATED)
-def create_work_queue(body: WorkQueueCreate, session: SessionDep) -> WorkQueueTable:
+def create_work_queue(body: WorkQueueCreate, session: SessionDep) -> Response:
     """Create a work queue; a name already used is a 409."""
     if session.scalars(select(WorkQueueTable.id).where(WorkQueueTable.name == body.name)).first():
         raise ObjectAlreadyExists(f"work queue {body.name!r} already exists")
@@ -30,26 +36,26 @@ def create_work_queue(body: WorkQueueCreate, session: SessionDep) -> WorkQueueTa
     queue = WorkQueueTable(id=uuid4(), created=now, updated=now, **body.model_dump())
     session.add(queue)
     session.commit()
-    return queue
+    return model_response(to_work_queue(queue), status.HTTP_201_CREATED)
 
 
 @router.get("/{work_queue_id}", response_model=WorkQueue)
-def read_work_queue(work_queue_id: UUID, session: ReadSessionDep) -> WorkQueueTable:
+def read_work_queue(work_queue_id: UUID, session: ReadSessionDep) -> Response:
     """Read a work queue by id."""
-    return get_or_404(session, WorkQueueTable, work_queue_id, "work queue")
+    return model_response(to_work_queue(get_or_404(session, WorkQueueTable, work_queue_id, "work queue")))
 
 
 @router.get("/name/{name}", response_model=WorkQueue)
-def read_work_queue_by_name(name: str, session: ReadSessionDep) -> WorkQueueTable:
+def read_work_queue_by_name(name: str, session: ReadSessionDep) -> Response:
     """Read a work queue by name."""
     queue = session.scalars(select(WorkQueueTable).where(WorkQueueTable.name == name)).first()
     if queue is None:
         raise ObjectNotFound(f"work queue {name!r} not found")
-    return queue
+    return model_response(to_work_queue(queue))
 
 
 @router.patch("/{work_queue_id}", response_model=WorkQueue)
-def update_work_queue(work_queue_id: UUID, body: WorkQueueUpdate, session: SessionDep) -> WorkQueueTable:
+def update_work_queue(work_queue_id: UUID, body: WorkQueueUpdate, session: SessionDep) -> Response:
     """Change the fields given (pause with ``{"is_paused": true}``); a name already used is a 409."""
     queue = get_or_404(session, WorkQueueTable, work_queue_id, "work queue")
     values = body.model_dump(exclude_unset=True)
@@ -64,11 +70,11 @@ def update_work_queue(work_queue_id: UUID, body: WorkQueueUpdate, session: Sessi
         setattr(queue, field, value)
     queue.updated = utcnow()
     session.commit()
-    return queue
+    return model_response(to_work_queue(queue))
 
 
 @router.post("/filter", response_model=list[WorkQueue])
-def filter_work_queues(session: ReadSessionDep, body: WorkQueueFilter | None = None) -> list[WorkQueueTable]:
+def filter_work_queues(session: ReadSessionDep, body: WorkQueueFilter | None = None) -> Response:
     """List work queues, by priority then name."""
     body = body or WorkQueueFilter()
     query = select(WorkQueueTable)
@@ -79,7 +85,7 @@ def filter_work_queues(session: ReadSessionDep, body: WorkQueueFilter | None = N
     if body.is_paused is not None:
         query = query.where(WorkQueueTable.is_paused == body.is_paused)
     query = query.order_by(WorkQueueTable.priority, WorkQueueTable.name)
-    return list(session.scalars(paginate(query, body)))
+    return model_response([to_work_queue(row) for row in session.scalars(paginate(query, body))])
 
 
 @router.delete("/{work_queue_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,83 @@
+"""``sluice server``: run the API server, and upgrade or reset its database."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Run the Sluice API server and manage its database.", no_args_is_help=True)
+database_app = typer.Typer(help="Upgrade or reset the server's database.", no_args_is_help=True)
+app.add_typer(database_app, name="database")
+
+
+def _masked_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command("start")
+def start(
+    host: str | None = typer.Option(None, "--host", help="Address to listen on [default: SLUICE_SERVER_HOST]."),
+    port: int | None = typer.Option(None, "--port", help="Port to listen on [default: SLUICE_SERVER_PORT]."),
+    log_level: str | None = typer.Option(None, "--log-level", help="uvicorn log level [default: warning]."),
+    services: bool = typer.Option(
+        True, "--services/--no-services", help="Run the background services (scheduler…) in this process."
+    ),
+) -> None:
+    """Start the API server (and its background services) until SIGINT or SIGTERM.
+
+    The database schema is upgraded first. Several servers may share one PostgreSQL database.
+    """
+    import uvicorn
+
+    from sluice.server.app import create_app
+    from sluice.settings import get_settings
+
+    settings = get_settings()
+    host = host or settings.server_host
+    port = settings.server_port if port is None else port
+    api = create_app(settings, run_services=services)
+    config = uvicorn.Config(
+        api,
+        host=host,
+        port=port,
+        log_level=(log_level or settings.server_log_level).lower(),
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+    address = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    typer.echo(f"Sluice API at {address}/api (docs at {address}/docs)", err=True)
+    typer.echo(f"Database: {_masked_url(settings.effective_database_url)}", err=True)
+    if settings.api_key is None:
+        typer.echo("No SLUICE_API_KEY set: the API is open to anyone who can reach it.", err=True)
+    server = uvicorn.Server(config)
+    server.run()  # uvicorn handles SIGINT/SIGTERM: stops accepting, finishes requests, runs the lifespan end
+    if not server.started:
+        from sluice.cli.errors import fail
+
+        raise fail(f"the server could not start on {host}:{port} (see the message above)")
+
+
+@database_app.command("upgrade")
+def upgrade() -> None:
+    """Create the database schema or bring it to the newest version."""
+    from sluice.server.database.engine import get_database
+    from sluice.server.database.migrate import current_revision, upgrade_database
+
+    database = get_database()
+    upgrade_database(database, force=True)
+    typer.echo(f"Database {_masked_url(database.url)} is at revision {current_revision(database)}.")
+
+
+@database_app.command("reset")
+def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Drop every table, with all data, and create the schema again."""
+    from sluice.server.database.engine import get_database
+    from sluice.server.database.migrate import reset_database
+
+    database = get_database()
+    if not yes:
+        typer.confirm(f"Delete ALL data in {_masked_url(database.url)}?", abort=True)
+    reset_database(database)
+    typer.echo(f"Database {_masked_url(database.url)} was reset.")
