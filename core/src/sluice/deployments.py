@@ -97,6 +97,17 @@ class Deployment(BaseModel):
     def _storage(cls, value: Any) -> Any:
         return block_from_data("storage", value, "storage") if isinstance(value, dict) else value
 
+    @field_validator("parameter_openapi_schema", mode="before")
+    @classmethod
+    def _schema_nulls(cls, value: Any) -> Any:
+        # Prefect 2 writes `required: null` and `definitions: null`; JSON schema wants a list and a dict
+        if isinstance(value, dict):
+            value = dict(value)
+            for key, empty in (("required", []), ("definitions", {}), ("properties", {})):
+                if key in value and value[key] is None:
+                    value[key] = empty
+        return value
+
     @field_validator("tags", "parameters", "infra_overrides", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any, info: Any) -> Any:
