@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
+# Compile bytecode at install time: the environment may forbid writing .pyc files later, and
+# importing FastAPI and SQLAlchemy from source on every start would slow `sluice server start`.
+export UV_COMPILE_BYTECODE := 1
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
@@ -29,7 +32,7 @@ bench: install
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 # System packages the real-server tests need (run as root; CI calls it).
-SERVICE_PACKAGES := podman runc busybox-static
+SERVICE_PACKAGES := podman runc busybox-static chromium
 services:
 	@if [ -n "$(strip $(SERVICE_PACKAGES))" ]; then \
 		missing=$$(for p in $(SERVICE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
