@@ -2,8 +2,8 @@
 
 Nothing is imported up front: the first lookup of a name asks the plugin manager for the registered
 infrastructure types and returns the one whose class is called that (or a block class that one of
-them uses, such as ``DockerRegistry``). A name no installed plugin provides raises ``ImportError``
-(through ``AttributeError``) saying which package to install.
+them uses, such as ``DockerRegistry``). A name no installed plugin provides raises
+``UnknownInfrastructureClassError`` (an ``ImportError``) saying which package to install.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sluice.blocks import Block, InfrastructureBlock, InfrastructureResult
+from sluice.errors import UnknownSlugError
 
 __all__ = ["InfrastructureBlock", "InfrastructureResult", "default_engine_image"]
 
@@ -62,15 +63,26 @@ def find_infrastructure_class(name: str) -> type[Block] | None:
 
 
 def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
+    """Find the registered infrastructure block class called ``name``."""
+    if name.startswith("_"):
         raise AttributeError(name)
     found = find_infrastructure_class(name)
     if found is not None:
         return found
     known = ", ".join(sorted(cls.__name__ for cls in _registered_classes())) or "none"
     package = PACKAGE_FOR_CLASS.get(name)
-    hint = f"install it with `pip install {package}`" if package else "no installed plugin registers it"
-    raise AttributeError(f"sluice.infrastructure has no block class {name!r}: {hint} (installed: {known})")
+    hint = f" Install it with `pip install {package}`." if package else ""
+    raise UnknownInfrastructureClassError(
+        f"No infrastructure block class {name!r} is installed (available: {known}).{hint}"
+    )
+
+
+class UnknownInfrastructureClassError(UnknownSlugError, ImportError):
+    """An infrastructure block class that no installed plugin provides.
+
+    An ``ImportError`` (not an ``AttributeError``) so that ``from sluice.infrastructure import X``
+    shows this message rather than Python's generic "cannot import name".
+    """
 
 
 def __dir__() -> list[str]:
