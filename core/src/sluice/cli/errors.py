@@ -20,7 +20,8 @@ def run_with_clean_errors(build: Callable[[], typer.Typer]) -> int:
     """Build and run the CLI; a ``SluiceError`` (or an unexpected error) becomes one line on stderr."""
     try:
         app = build()
-        app(standalone_mode=False)
+        # with standalone_mode=False, click returns the code of a `typer.Exit` instead of raising it
+        result = app(standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -44,4 +45,4 @@ def run_with_clean_errors(build: Callable[[], typer.Typer]) -> int:
         if "SLUICE_DEBUG" in os.environ:
             raise
         return 1
-    return 0
+    return result if isinstance(result, int) else 0
