@@ -62,6 +62,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 M = TypeVar("M", bound=BaseModel)
 Id = UUID | str
+#: A state: a ``StateCreate``, its type (``"RUNNING"``), or its fields as a dict.
+StateLike = StateCreate | StateType | str | Mapping[str, Any]
 
 #: Base URL used for the in-process app (never resolved: requests do not leave the process).
 EMBEDDED_URL = "http://embedded.sluice/api"
@@ -81,9 +83,11 @@ def _body(model: BaseModel) -> Any:
     return model.model_dump(mode="json", exclude_unset=True)
 
 
-def _state(state: StateCreate | StateType | str, message: str | None = None) -> StateCreate:
+def _state(state: StateLike, message: str | None = None) -> StateCreate:
     if isinstance(state, StateCreate):
         return state
+    if isinstance(state, Mapping):
+        return _build(StateCreate, {**state, **({"message": message} if message is not None else {})})
     try:
         state_type = StateType(str(state).upper())
     except ValueError:
@@ -121,6 +125,7 @@ class SluiceClient:
     :param api_url: the API (default ``SLUICE_API_URL``); None uses the in-process app.
     :param api_key: sent as ``Authorization: Bearer`` (default ``SLUICE_API_KEY``).
     :param timeout: seconds to wait for an answer (default ``SLUICE_API_TIMEOUT``).
+    :param transport: an httpx transport to use instead (tests: an ``EmbeddedTransport`` of their app).
     """
 
     def __init__(
@@ -129,6 +134,7 @@ class SluiceClient:
         api_key: str | None = None,
         timeout: float | None = None,
         settings: Settings | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         settings = settings or get_settings()
         api_url = api_url or settings.api_url
@@ -136,15 +142,16 @@ class SluiceClient:
             api_key = settings.api_key.get_secret_value()
         timeout = settings.api_timeout if timeout is None else timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        transport: httpx.BaseTransport | None = None
-        if api_url:
+        if transport is not None:
+            self.api_url = _api_base(api_url) if api_url else EMBEDDED_URL
+        elif api_url:
             self.api_url = _api_base(api_url)
         else:
             from sluice.embedded import EmbeddedTransport, embedded_app
 
             self.api_url = EMBEDDED_URL
             transport = EmbeddedTransport(embedded_app(settings), timeout=timeout)
-        self.is_embedded = transport is not None
+        self.is_embedded = transport is not None and not api_url
         self._http = httpx.Client(base_url=self.api_url, headers=headers, timeout=timeout, transport=transport)
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -271,7 +278,7 @@ class SluiceClient:
         self,
         deployment_id: Id,
         parameters: Mapping[str, Any] | None = None,
-        state: StateCreate | StateType | str | None = None,
+        state: StateLike | None = None,
         **fields: Any,
     ) -> FlowRun:
         """Create a run of a deployment (parameters merged over its defaults and validated);
@@ -289,7 +296,7 @@ class SluiceClient:
         flow_id: Id,
         parameters: Mapping[str, Any] | None = None,
         parent_flow_run_id: Id | None = None,
-        state: StateCreate | StateType | str | None = None,
+        state: StateLike | None = None,
         **fields: Any,
     ) -> FlowRun:
         """Create a run of a flow directly (``@flow`` calls); PENDING unless ``state`` says otherwise.
@@ -315,7 +322,7 @@ class SluiceClient:
         return self._list(FlowRun, "/flow_runs/filter", _body(_build(FlowRunFilter, criteria)))
 
     def set_flow_run_state(
-        self, flow_run_id: Id, state: StateCreate | StateType | str, message: str | None = None, force: bool = False
+        self, flow_run_id: Id, state: StateLike, message: str | None = None, force: bool = False
     ) -> SetStateResult:
         """Propose a state; the answer says ACCEPT (with the new state) or REJECT (current state, reason)."""
         body = _body(_build(SetStateRequest, {"state": _state(state, message), "force": force}))
