@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client as k8s
 
 from sluice.blocks import InfrastructureResult
-from sluice.errors import ConfigurationError, InfrastructureNotFound
+from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice_kubernetes.job import KubernetesClusterConfig, KubernetesJob
 from tests.infra.kmock_cluster import EmulatedCluster, emulated_cluster
 
@@ -400,3 +400,14 @@ def test_cluster_config_with_an_unknown_context_is_a_clear_error(cluster: Emulat
     config = KubernetesClusterConfig(config=cluster.kubeconfig(), context_name="nowhere")
     with pytest.raises(ConfigurationError, match="invalid kubeconfig in cluster_config \\(context 'nowhere'\\)"):
         KubernetesJob(cluster_config=config).kill("default:x")
+
+
+def test_a_refused_job_creation_explains_the_rbac_the_agent_needs(cluster: EmulatedCluster) -> None:
+    status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden"}
+    status["message"] = 'jobs.batch is forbidden: User "system:serviceaccount:sluice:agent" cannot create'
+    cluster.emulator["post /apis/batch/v1/namespaces/default/jobs"] << 403 << status
+    with pytest.raises(InfrastructureNotAvailable) as caught:
+        block_for(cluster).run()
+    message = str(caught.value)
+    assert "the cluster refused to create a Job in namespace 'default': 403 jobs.batch is forbidden" in message
+    assert "pods/log (get)" in message

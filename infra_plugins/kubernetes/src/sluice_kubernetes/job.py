@@ -13,7 +13,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from sluice.blocks import InfrastructureBlock, InfrastructureResult
-from sluice.errors import ConfigurationError, InfrastructureNotFound
+from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice.infrastructure import default_engine_image
 from sluice_kubernetes.cluster import KubernetesClusterConfig, api_client
 from sluice_kubernetes.jsonpatch import JsonPatchError, apply_patch, validate_patch
@@ -129,14 +129,21 @@ class KubernetesJob(InfrastructureBlock):
         manifest = self.build_job()  # fails here, before any request, on a bad customization
         container = engine_container(manifest).get("name", CONTAINER_NAME)
         from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
 
         with api_client(self.cluster_config) as api:
-            created = client.BatchV1Api(api).create_namespaced_job(self.namespace, manifest)
+            try:
+                created = client.BatchV1Api(api).create_namespaced_job(self.namespace, manifest)
+            except ApiException as exc:
+                raise api_refusal(f"create a Job in namespace {self.namespace!r}", exc) from None
             job_name = created.metadata.name
             identifier = f"{self.namespace}:{job_name}"
             if on_started is not None:
                 on_started(identifier)
-            status_code = self._wait_for_pod(client.CoreV1Api(api), job_name, container)
+            try:
+                status_code = self._wait_for_pod(client.CoreV1Api(api), job_name, container)
+            except ApiException as exc:
+                raise api_refusal(f"watch the pods of Job {job_name!r}", exc) from None
         return InfrastructureResult(identifier=identifier, status_code=status_code)
 
     def _wait_for_pod(self, core: Any, job_name: str, container: str) -> int:
@@ -213,4 +220,19 @@ class KubernetesJob(InfrastructureBlock):
             except ApiException as exc:
                 if exc.status == 404:
                     raise InfrastructureNotFound(f"Job {job_name!r} not found in namespace {namespace!r}") from None
-                raise
+                raise api_refusal(f"delete the Job {job_name!r} in namespace {namespace!r}", exc) from None
+
+
+def api_refusal(action: str, exc: Any) -> InfrastructureNotAvailable:
+    """A readable error for an ``ApiException``: what was refused, the API's own message, and a hint."""
+    try:
+        message = json.loads(exc.body or "{}").get("message") or exc.reason
+    except (ValueError, AttributeError):
+        message = exc.reason
+    hint = ""
+    if exc.status in (401, 403):
+        hint = (
+            "; the agent's account needs a Role allowing jobs (create, get, list, watch, delete), "
+            "pods (get, list, watch) and pods/log (get) — see docs/infrastructure.md"
+        )
+    return InfrastructureNotAvailable(f"kubernetes-job: the cluster refused to {action}: {exc.status} {message}{hint}")
