@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -182,12 +183,18 @@ def describe_schedule(schedule: dict[str, Any] | None) -> str:
     """A schedule's one-line description, or its JSON when its plugin is not installed."""
     if not schedule:
         return ""
-    try:
-        from sluice.schedules import schedule_from_dict
+    return _describe_schedule_json(json.dumps(schedule, sort_keys=True))
 
-        return schedule_from_dict(schedule).describe()
+
+@lru_cache(maxsize=1024)
+def _describe_schedule_json(text: str) -> str:
+    # many deployments share a schedule: describe each distinct one once
+    from sluice.schedules import schedule_from_dict
+
+    try:
+        return schedule_from_dict(json.loads(text)).describe()
     except SluiceError:
-        return json.dumps(schedule)
+        return text
 
 
 def list_command(flow_names: list[str], as_json: bool) -> None:
