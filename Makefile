@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint bench services run clean
+.PHONY: install test lint bench services azurite run clean
 
 # Create .venv with uv (installing uv with pip when missing) and install the workspace with every plugin.
 install: $(VENV)/.installed
@@ -20,7 +20,7 @@ $(VENV)/.installed: uv.lock pyproject.toml $(wildcard */pyproject.toml */*/pypro
 	@touch $@
 
 # The whole test suite. Tests needing a real server skip with the reason unless SLUICE_REQUIRE_SERVICES=1.
-test: install
+test: install azurite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -32,13 +32,25 @@ bench: install
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 # System packages the real-server tests need (run as root; CI calls it).
-SERVICE_PACKAGES := podman runc busybox-static chromium
+SERVICE_PACKAGES := podman runc busybox-static chromium samba git
 services:
 	@if [ -n "$(strip $(SERVICE_PACKAGES))" ]; then \
 		missing=$$(for p in $(SERVICE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 		fi; \
+	fi
+	@$(MAKE) --no-print-directory azurite
+
+# Azurite (the Azure Blob emulator) for the azure storage tests: from npm, into the project, never global.
+AZURITE_DIR := tests/services/azurite
+azurite: $(AZURITE_DIR)/node_modules/.installed
+
+$(AZURITE_DIR)/node_modules/.installed: $(AZURITE_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(AZURITE_DIR) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "npm not found: the azure storage tests will skip (install Node.js and npm)"; \
 	fi
 
 clean:
