@@ -58,7 +58,8 @@ def _database_urls(tmp_path_factory: pytest.TempPathFactory, postgres_server: st
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         created = name
-        urls["postgres"] = postgres_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+        server = postgres_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        urls["postgres"] = f"{server}/{name}"
     yield urls
     if created is not None:
         from sluice.server.database.engine import forget_database

@@ -153,8 +153,8 @@ def test_filter_by_state_deployment_queue_tags_and_time_window(client, deploymen
     assert ids(work_queue_names=["etl-queue"], sort="EXPECTED_START_TIME_ASC") == [soon.id, later.id]
     assert ids(tags_all=["a", "b"]) == [later.id]
     assert set(ids(tags_any=["a"])) == {soon.id, later.id}
-    window = {"expected_start_time_after": now + timedelta(minutes=30), "expected_start_time_before": now + timedelta(hours=2)}
-    assert ids(**window) == [later.id]
+    window = {"after": now + timedelta(minutes=30), "before": now + timedelta(hours=2)}
+    assert ids(expected_start_time_after=window["after"], expected_start_time_before=window["before"]) == [later.id]
     assert ids(flow_names=["etl"], limit=1, sort="EXPECTED_START_TIME_DESC") == [later.id]
     assert len(ids(limit=2, offset=1)) == 2
 

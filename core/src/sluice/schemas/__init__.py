@@ -7,7 +7,7 @@ client keeps working with a newer server.
 
 from __future__ import annotations
 
-from sluice.schemas.admin import Health, Version
+from sluice.schemas.admin import ErrorResponse, Health, Version
 from sluice.schemas.blocks import (
     BlockDocument,
     BlockDocumentCreate,
@@ -69,6 +69,7 @@ __all__ = [
     "DeploymentFlowRunCreate",
     "DeploymentSort",
     "DeploymentUpdate",
+    "ErrorResponse",
     "Flow",
     "FlowCreate",
     "FlowFilter",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sluice.schemas.base import ResponseModel
 
 
@@ -17,3 +19,9 @@ class Version(ResponseModel):
 
     version: str
     api_version: str
+
+
+class ErrorResponse(ResponseModel):
+    """Every 4xx answer: ``detail`` says what went wrong (a list for request validation errors)."""
+
+    detail: str | list[dict[str, Any]]

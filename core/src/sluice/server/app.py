@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -25,7 +26,18 @@ def api_router() -> APIRouter:
         work_queues,
     )
 
-    router = APIRouter(prefix="/api")
+    from sluice.schemas.admin import ErrorResponse
+
+    errors: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorResponse, "description": description}
+        for status, description in (
+            (401, "Missing or wrong API key"),
+            (404, "Not found"),
+            (409, "Conflict: a unique name is taken, or the object is in use"),
+            (422, "Invalid request"),
+        )
+    }
+    router = APIRouter(prefix="/api", responses=errors)
     for module in (admin, flows, deployments, flow_runs, logs, work_queues, block_types, block_schemas):
         router.include_router(module.router)
     router.include_router(block_documents.router)

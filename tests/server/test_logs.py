@@ -1,0 +1,59 @@
+"""``/api/logs`` (server/api/logs.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sluice.errors import ObjectNotFound
+
+
+@pytest.fixture
+def run(client, flow):
+    return client.create_flow_run(flow.id, state="RUNNING")
+
+
+def test_logs_come_back_in_timestamp_order_then_arrival(client, run):
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [
+        {"flow_run_id": run.id, "message": "second", "timestamp": t0 + timedelta(seconds=1)},
+        {"flow_run_id": run.id, "message": "first", "timestamp": t0},
+        {"flow_run_id": run.id, "message": "third", "timestamp": t0 + timedelta(seconds=1)},
+    ]
+    assert client.create_logs(records) == 3
+    assert [log.message for log in client.filter_logs(run.id)] == ["first", "second", "third"]
+
+
+def test_logs_are_paginated_and_filtered_by_run_and_level(client, run, flow):
+    other = client.create_flow_run(flow.id)
+    now = datetime.now(UTC)
+    client.create_logs(
+        [{"flow_run_id": run.id, "message": f"m{i}", "level": 10 * (i % 5 + 1), "timestamp": now} for i in range(10)]
+        + [{"flow_run_id": other.id, "message": "other", "timestamp": now}]
+    )
+    assert [log.message for log in client.filter_logs(run.id, limit=3, offset=2)] == ["m2", "m3", "m4"]
+    assert all(log.level >= 40 for log in client.filter_logs(run.id, level_ge=40))
+    assert [log.message for log in client.filter_logs(other.id)] == ["other"]
+    assert client.filter_logs(run.id, descending=True)[0].message == "m9"
+
+
+def test_logs_of_an_unknown_run_are_404_and_not_stored(client, run):
+    records = [
+        {"flow_run_id": run.id, "message": "kept?", "timestamp": datetime.now(UTC)},
+        {"flow_run_id": uuid.uuid4(), "message": "lost", "timestamp": datetime.now(UTC)},
+    ]
+    with pytest.raises(ObjectNotFound):
+        client.create_logs(records)
+    assert client.filter_logs(run.id) == []
+
+
+def test_empty_batch_is_fine(api):
+    assert api.post("/api/logs/", json=[]).status_code == 201
+
+
+def test_deleting_a_run_deletes_its_logs(client, run):
+    client.create_logs([{"flow_run_id": run.id, "message": "x", "timestamp": datetime.now(UTC)}])
+    client.delete_flow_run(run.id)
+    assert client.filter_logs(run.id) == []
