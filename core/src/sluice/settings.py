@@ -6,6 +6,7 @@ their environment) always see the current values; it is cheap.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -56,6 +57,25 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, description="Connections kept open per server process.")
     database_max_overflow: int = Field(default=20, description="Extra connections allowed past the pool size.")
     api_timeout: float = Field(default=30.0, description="Seconds the client waits for an API answer.")
+    scheduler_loop_seconds: float = Field(default=5.0, gt=0, description="Seconds between two scheduler loops.")
+    scheduler_min_runs: int = Field(
+        default=3, ge=0, description="The scheduler tops a schedule up when it has fewer future runs than this."
+    )
+    scheduler_max_runs: int = Field(
+        default=100, ge=1, description="The most future runs the scheduler creates ahead for one schedule."
+    )
+    scheduler_max_scheduled_time: timedelta = Field(
+        default=timedelta(days=100),
+        description="How far ahead the scheduler creates runs (seconds or ISO 8601, e.g. P100D); "
+        "min_runs are created even past it.",
+    )
+    scheduler_deployment_batch_size: int = Field(
+        default=500, ge=1, description="Deployments the scheduler handles per database transaction."
+    )
+    late_runs_loop_seconds: float = Field(default=5.0, gt=0, description="Seconds between two late-runs loops.")
+    late_after_seconds: float = Field(
+        default=15.0, ge=0, description="A SCHEDULED run this many seconds past its start time is renamed Late."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -28,6 +28,8 @@ from sluice.server.api.parameters import check_parameter_schema, validate_parame
 from sluice.server.api.responses import model_response
 from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
+from sluice.server.models.deployment_schedules import resolve_schedule_values
+from sluice.server.models.scheduled_runs import delete_future_scheduled_runs, delete_outdated_runs, scheduling_snapshot
 
 router = APIRouter(prefix="/deployments", tags=["Deployments"])
 
@@ -51,13 +53,7 @@ def _flow_name(session: Session, flow_id: UUID) -> str | None:
 
 
 def _column_values(body: DeploymentCreate | DeploymentUpdate, exclude_unset: bool) -> dict[str, Any]:
-    values = body.model_dump(exclude_unset=exclude_unset, exclude={"name", "flow_id", "flow_name"})
-    if values.get("schedules") is not None:
-        values["schedules"] = [
-            {"id": str(entry.get("id") or uuid4()), "schedule": entry["schedule"], "active": entry["active"]}
-            for entry in values["schedules"]
-        ]
-    return values
+    return body.model_dump(exclude_unset=exclude_unset, exclude={"name", "flow_id", "flow_name"})
 
 
 def _check_references(session: Session, values: dict[str, Any]) -> None:
@@ -85,14 +81,17 @@ def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
         existing = session.scalars(query.with_for_update()).first()
         now = utcnow()
         status_code = status.HTTP_201_CREATED
+        resolve_schedule_values(values, existing.schedules if existing is not None else ())
         if existing is None:
             row = DeploymentTable(id=uuid4(), name=body.name, flow_id=flow.id, created=now, updated=now, **values)
             session.add(row)
         else:
             row = existing
+            before = scheduling_snapshot(row)
             for field, value in values.items():
                 setattr(row, field, value)
             row.updated = now
+            delete_outdated_runs(session, row, before, now)
             status_code = status.HTTP_200_OK
         try:
             session.commit()
@@ -156,26 +155,33 @@ def update_deployment(deployment_id: UUID, body: DeploymentUpdate, session: Sess
     values = _column_values(body, exclude_unset=True)
     _check_references(session, values)
     ensure_work_queue(session, values.get("work_queue_name"))
+    before = scheduling_snapshot(row)
+    resolve_schedule_values(values, row.schedules)
     for field, value in values.items():
         if field in ("infra_overrides", "parameters", "tags", "schedules") and value is None:
             value = [] if field in ("tags", "schedules") else {}
         setattr(row, field, value)
     row.updated = utcnow()
+    delete_outdated_runs(session, row, before, row.updated)
     session.commit()
     return model_response(to_deployment(row, _flow_name(session, row.flow_id)))
 
 
 @router.delete("/{deployment_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_deployment(deployment_id: UUID, session: SessionDep) -> None:
-    """Delete a deployment; its runs stay, detached from it."""
-    session.delete(get_or_404(session, DeploymentTable, deployment_id, "deployment"))
+    """Delete a deployment; its runs stay, detached from it, except the future auto-scheduled ones."""
+    row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
+    delete_future_scheduled_runs(session, row.id, utcnow())
+    session.delete(row)
     session.commit()
 
 
 def _set_schedule_active(session: Session, deployment_id: UUID, active: bool) -> Response:
     row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
+    before = scheduling_snapshot(row)
     row.is_schedule_active = active
     row.updated = utcnow()
+    delete_outdated_runs(session, row, before, row.updated)
     session.commit()
     return model_response(to_deployment(row, _flow_name(session, row.flow_id)))
 
@@ -188,7 +194,7 @@ def set_schedule_active(deployment_id: UUID, session: SessionDep) -> Response:
 
 @router.post("/{deployment_id}/set_schedule_inactive", response_model=Deployment)
 def set_schedule_inactive(deployment_id: UUID, session: SessionDep) -> Response:
-    """Turn the deployment's schedule off (its scheduled runs stay)."""
+    """Turn the deployment's schedule off; its future auto-scheduled runs are deleted (manual ones stay)."""
     return _set_schedule_active(session, deployment_id, False)
 
 

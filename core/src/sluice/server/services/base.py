@@ -13,8 +13,11 @@ from sluice.settings import Settings
 
 logger = logging.getLogger("sluice.server.services")
 
-#: Import paths (``module:Class``) of the core's services; later issues add the scheduler and friends.
-CORE_SERVICES: list[str] = []
+#: Import paths (``module:Class``) of the core's services.
+CORE_SERVICES: list[str] = [
+    "sluice.server.services.scheduler:Scheduler",
+    "sluice.server.services.late_runs:LateRuns",
+]
 
 _registered: list[type[Service]] = []
 

@@ -1,0 +1,243 @@
+"""The scheduler service: keeps each active schedule's next runs created ahead.
+
+Every ``scheduler_loop_seconds`` it pages through the deployments whose schedule is on and, for each
+active schedule with fewer than ``scheduler_min_runs`` future runs, creates its next runs: up to
+``scheduler_max_runs`` within ``scheduler_max_scheduled_time`` (at least ``min_runs`` even past that
+horizon). A deployment with ``catchup`` also gets the runs missed since its last auto-scheduled run
+(while the scheduler was down), at most ``max_runs`` of them, marked Late; without it, times that
+passed are skipped.
+
+Safe on every replica at once: runs are keyed (``scheduled_runs.scheduled_run_key``) and inserted
+with ``ON CONFLICT DO NOTHING``. Each page is read, planned outside any write transaction, then
+written in one short transaction that first re-reads (on PostgreSQL locks, skipping rows another
+transaction holds) the page's deployments and drops any changed since the read — so a run planned
+from a schedule that was just edited is never created after the edit deleted the old ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sluice.server.database.engine import Database
+from sluice.server.database.tables import DeploymentTable, FlowRunTable
+from sluice.server.database.types import utcnow
+from sluice.server.models.deployment_schedules import ScheduleCache, ScheduleEntry, active_entries
+from sluice.server.models.scheduled_runs import (
+    DeploymentRunFields,
+    insert_scheduled_runs,
+    key_schedule_id,
+    new_scheduled_run,
+)
+from sluice.server.services.base import Service
+from sluice.settings import Settings
+
+logger = logging.getLogger("sluice.server.scheduler")
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass
+class SchedulerReport:
+    """What one loop did."""
+
+    deployments: int = 0
+    planned: int = 0
+    created: int = 0
+    skipped_changed: int = 0
+    work_queues: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Deployment:
+    """The columns of a deployment the scheduler reads."""
+
+    fields: DeploymentRunFields
+    updated: datetime
+    catchup: bool
+    entries: list[ScheduleEntry]
+
+
+class Scheduler(Service):
+    """Creates the next runs of every active schedule; see the module docstring.
+
+    :param clock: returns "now" (default: the wall clock); tests pass a controllable one.
+    """
+
+    name = "scheduler"
+
+    def __init__(self, database: Database, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(database, settings)
+        self.loop_seconds = settings.scheduler_loop_seconds  # type: ignore[misc]
+        self.clock = clock
+        self.min_runs = settings.scheduler_min_runs
+        self.max_runs = settings.scheduler_max_runs
+        self.max_scheduled_time = settings.scheduler_max_scheduled_time
+        self.batch_size = settings.scheduler_deployment_batch_size
+        # A schedule is topped up when it has fewer future runs than this (at least one).
+        self.refill_below = max(1, self.min_runs)
+        self._schedules = ScheduleCache()
+
+    async def run_once(self) -> None:
+        """One loop, in a worker thread (the work is blocking database I/O)."""
+        report = await asyncio.to_thread(self.schedule_runs)
+        if report.created:
+            logger.info("scheduler created %d runs for %d deployments", report.created, report.deployments)
+
+    def schedule_runs(self, now: datetime | None = None) -> SchedulerReport:
+        """Create the runs every active schedule needs at ``now`` (default: the clock); returns a report."""
+        now = now or self.clock()
+        report = SchedulerReport()
+        after: UUID | None = None
+        while True:
+            page = self._read_page(after)
+            if not page:
+                break
+            after = page[-1].fields.id
+            self._fill_page(page, now, report)
+            if len(page) < self.batch_size:
+                break
+        return report
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _read_page(self, after: UUID | None) -> list[_Deployment]:
+        """The next page of deployments whose schedule is on, in id order (keyset pagination)."""
+        columns = (
+            DeploymentTable.id,
+            DeploymentTable.flow_id,
+            DeploymentTable.parameters,
+            DeploymentTable.tags,
+            DeploymentTable.work_queue_name,
+            DeploymentTable.updated,
+            DeploymentTable.catchup,
+            DeploymentTable.schedules,
+            DeploymentTable.schedule,
+        )
+        query = select(*columns).where(DeploymentTable.is_schedule_active.is_(True))
+        if after is not None:
+            query = query.where(DeploymentTable.id > after)
+        query = query.order_by(DeploymentTable.id).limit(self.batch_size)
+        with self.database.read_session() as session:
+            rows = session.execute(query).all()
+        page = []
+        for row in rows:
+            fields = DeploymentRunFields(row.id, row.flow_id, row.parameters, row.tags, row.work_queue_name)
+            page.append(_Deployment(fields, row.updated, row.catchup, active_entries(row.schedules, row.schedule)))
+        return page
+
+    def _fill_page(self, page: list[_Deployment], now: datetime, report: SchedulerReport) -> None:
+        """Plan the runs of one page and write them."""
+        scheduled = [deployment for deployment in page if deployment.entries]
+        if not scheduled:
+            return
+        with self.database.read_session() as session:
+            future = _future_run_counts(session, [d.fields.id for d in scheduled], now)
+            needy = [
+                (deployment, entry)
+                for deployment in scheduled
+                for entry in deployment.entries
+                if future.get((deployment.fields.id, entry.id), 0) < self.refill_below
+            ]
+            catchup_ids = sorted({d.fields.id for d, _ in needy if d.catchup}, key=str)
+            last_times = _last_run_times(session, catchup_ids) if catchup_ids else {}
+        runs: list[dict[str, Any]] = []
+        for deployment, entry in needy:
+            start = now
+            last = last_times.get((deployment.fields.id, entry.id))
+            if deployment.catchup and last is not None and last < now:
+                # Missed runs count from the last one, but never from before the deployment's last
+                # change: runs missed while the schedule was paused are not "caught up".
+                start = max(last + _MICROSECOND, deployment.updated)
+            for when in self._dates(entry, start, now):
+                runs.append(new_scheduled_run(deployment.fields, entry.id, when, now))
+        if not runs:
+            return
+        report.planned += len(runs)
+        self._write(page, runs, report)
+
+    def _dates(self, entry: ScheduleEntry, start: datetime, now: datetime) -> list[datetime]:
+        """The times ``entry`` should have runs for: missed ones from ``start`` (catch-up), then
+        ``max_runs`` within the horizon, or ``min_runs`` when the horizon holds fewer."""
+        schedule = self._schedules.get(entry.schedule)
+        if schedule is None:
+            return []
+        missed = schedule.get_dates(self.max_runs, start, now - _MICROSECOND) if start < now else []
+        upcoming = schedule.get_dates(self.max_runs, now, now + self.max_scheduled_time)
+        if len(upcoming) < self.min_runs:
+            upcoming = schedule.get_dates(min(self.min_runs, self.max_runs), now)
+        return missed + upcoming
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _write(self, page: list[_Deployment], runs: list[dict[str, Any]], report: SchedulerReport) -> None:
+        """Insert the planned runs of the deployments that did not change since they were read."""
+        read_versions = {d.fields.id: d.updated for d in page}
+        wanted = sorted({run["deployment_id"] for run in runs}, key=str)
+        with self.database.session() as session:
+            current = _lock_deployments(session, wanted)
+            unchanged = {
+                deployment_id
+                for deployment_id, (updated, active) in current.items()
+                if active and updated == read_versions[deployment_id]
+            }
+            report.skipped_changed += len(wanted) - len(unchanged)
+            runs = [run for run in runs if run["deployment_id"] in unchanged]
+            inserted = insert_scheduled_runs(session, runs)
+            session.commit()
+        report.deployments += len({run["deployment_id"] for run in inserted})
+        report.created += len(inserted)
+        report.work_queues.update(run["work_queue_name"] for run in inserted if run["work_queue_name"])
+
+
+def _future_run_counts(session: Session, deployment_ids: Sequence[UUID], now: datetime) -> dict[tuple[UUID, str], int]:
+    """How many auto-scheduled runs after ``now`` (in any state) each (deployment, schedule id) has:
+    one grouped query for the whole page."""
+    schedule_id = key_schedule_id()
+    query = (
+        select(FlowRunTable.deployment_id, schedule_id, func.count())
+        .where(
+            FlowRunTable.deployment_id.in_(deployment_ids),
+            FlowRunTable.auto_scheduled.is_(True),
+            FlowRunTable.expected_start_time > now,
+        )
+        .group_by(FlowRunTable.deployment_id, schedule_id)
+    )
+    return {(deployment_id, sid): count for deployment_id, sid, count in session.execute(query)}
+
+
+def _last_run_times(session: Session, deployment_ids: Sequence[UUID]) -> dict[tuple[UUID, str], datetime]:
+    """The expected start of the latest auto-scheduled run of each (deployment, schedule id)."""
+    schedule_id = key_schedule_id()
+    query = (
+        select(FlowRunTable.deployment_id, schedule_id, func.max(FlowRunTable.expected_start_time))
+        .where(FlowRunTable.deployment_id.in_(deployment_ids), FlowRunTable.auto_scheduled.is_(True))
+        .group_by(FlowRunTable.deployment_id, schedule_id)
+    )
+    return {(deployment_id, sid): last for deployment_id, sid, last in session.execute(query) if last is not None}
+
+
+def _lock_deployments(session: Session, deployment_ids: Sequence[UUID]) -> dict[UUID, tuple[datetime, bool]]:
+    """``updated`` and ``is_schedule_active`` of the deployments, read inside the write transaction.
+
+    On PostgreSQL the rows are locked (``FOR NO KEY UPDATE SKIP LOCKED``: runs may still reference
+    them) until commit; a deployment another transaction is changing is left out for this loop. On
+    SQLite the write transaction (``BEGIN IMMEDIATE``) already keeps every other writer out.
+    """
+    found: dict[UUID, tuple[datetime, bool]] = {}
+    for offset in range(0, len(deployment_ids), 500):
+        query = (
+            select(DeploymentTable.id, DeploymentTable.updated, DeploymentTable.is_schedule_active)
+            .where(DeploymentTable.id.in_(deployment_ids[offset : offset + 500]))
+            .with_for_update(key_share=True, skip_locked=True)
+        )
+        found.update({row.id: (row.updated, row.is_schedule_active) for row in session.execute(query)})
+    return found
