@@ -22,7 +22,6 @@ from typing import Any, ClassVar, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, ValidationError
-from pydantic_core import to_jsonable_python
 
 from sluice.errors import ConfigurationError
 
@@ -90,9 +89,9 @@ class Block(BaseModel):
 
     def data(self, include_secrets: bool = False) -> dict[str, Any]:
         """The block's fields as JSON; secrets masked unless ``include_secrets``."""
-        # Walk the Python dump so secrets inside nested models (a Docker registry's password) are
-        # revealed or masked the same way as top-level ones.
-        return to_jsonable_python(_secrets_shown(self.model_dump(mode="python"), include_secrets))
+        # Walk the model alongside its JSON dump so secrets inside nested models (a Docker
+        # registry's password) are revealed or masked the same way as top-level ones.
+        return _secrets_shown(self, self.model_dump(mode="json"), include_secrets)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
@@ -177,7 +176,10 @@ class Block(BaseModel):
                     f"override {path!r}: {self.block_type_slug} blocks have no field {head!r} (fields: {known})"
                 )
             data = _set_path(data, [head, *rest], value)
-        return type(self).model_validate(data)
+        result = type(self).model_validate(data)
+        result._block_document_id = self._block_document_id
+        result._block_document_name = self._block_document_name
+        return result
 
     def _override_error(self, exc: ValidationError) -> ConfigurationError:
         from sluice.schedules import format_validation_error
@@ -197,14 +199,20 @@ def _set_path(data: dict[str, Any], path: list[str], value: Any) -> dict[str, An
     return result
 
 
-def _secrets_shown(value: Any, include_secrets: bool) -> Any:
+def _secrets_shown(value: Any, dumped: Any, include_secrets: bool) -> Any:
+    """``dumped`` (the JSON dump of ``value``) with every ``SecretStr`` revealed or masked."""
     if isinstance(value, SecretStr):
         return value.get_secret_value() if include_secrets else MASK
-    if isinstance(value, dict):
-        return {key: _secrets_shown(item, include_secrets) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_secrets_shown(item, include_secrets) for item in value]
-    return value
+    if isinstance(value, BaseModel) and isinstance(dumped, dict):
+        return {
+            key: _secrets_shown(getattr(value, key), item, include_secrets) if key in type(value).model_fields else item
+            for key, item in dumped.items()
+        }
+    if isinstance(value, dict) and isinstance(dumped, dict):
+        return {key: _secrets_shown(value.get(key), item, include_secrets) for key, item in dumped.items()}
+    if isinstance(value, list | tuple) and isinstance(dumped, list) and len(value) == len(dumped):
+        return [_secrets_shown(original, item, include_secrets) for original, item in zip(value, dumped, strict=True)]
+    return dumped
 
 
 def _maybe_json(value: Any) -> Any:
