@@ -166,10 +166,20 @@ class SluiceClient:
         """Close the HTTP connections."""
         self._http.close()
 
-    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        """Call the API and return the decoded JSON answer (None for 204); errors are typed."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call the API and return the decoded JSON answer (None for 204); errors are typed.
+
+        ``timeout`` replaces the client's read timeout for this call (long polls)."""
         try:
-            response = self._http.request(method, path, json=json, params=params)
+            extra: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout, connect=10.0)}
+            response = self._http.request(method, path, json=json, params=params, **extra)
         except httpx.TimeoutException:
             raise SluiceError(
                 f"the Sluice API at {self.api_url} did not answer within {self._http.timeout.read}s "
@@ -378,6 +388,73 @@ class SluiceClient:
     def delete_work_queue(self, work_queue_id: Id) -> None:
         """Delete a work queue."""
         self.request("DELETE", f"/work_queues/{work_queue_id}")
+
+    def pause_work_queue(self, work_queue_id: Id) -> WorkQueue:
+        """Pause a work queue: agents claim nothing from it until it is resumed."""
+        return self.update_work_queue(work_queue_id, is_paused=True)
+
+    def resume_work_queue(self, work_queue_id: Id) -> WorkQueue:
+        """Resume a paused work queue."""
+        return self.update_work_queue(work_queue_id, is_paused=False)
+
+    def set_work_queue_concurrency_limit(self, work_queue_id: Id, limit: int | None) -> WorkQueue:
+        """At most ``limit`` runs of the queue PENDING or RUNNING at once (None: no limit)."""
+        return self.update_work_queue(work_queue_id, concurrency_limit=limit)
+
+    def claim_flow_runs(
+        self,
+        queues: Iterable[str],
+        agent_id: Id,
+        limit: int = 10,
+        prefetch_seconds: float = 0.0,
+        wait_seconds: float = 0.0,
+        match: str | None = None,
+    ) -> list[FlowRun]:
+        """Claim up to ``limit`` due runs of ``queues`` for an agent (they become PENDING); with
+        ``wait_seconds``, a long poll that answers as soon as one is due."""
+        from sluice.schemas.agents import ClaimFlowRuns
+
+        values = {
+            "queues": list(queues),
+            "agent_id": agent_id,
+            "limit": limit,
+            "prefetch_seconds": prefetch_seconds,
+            "wait_seconds": wait_seconds,
+            "match": match,
+        }
+        body = _body(_build(ClaimFlowRuns, values))
+        read_timeout = self._http.timeout.read or 30.0
+        data = self.request("POST", "/work_queues/claim", json=body, timeout=wait_seconds + read_timeout)
+        return TypeAdapter(list[FlowRun]).validate_python(data)
+
+    # -- agents --------------------------------------------------------------------------------
+
+    def register_agent(self, name: str, queues: Iterable[str] = (), agent_id: Id | None = None) -> Any:
+        """Register an agent (again, with ``agent_id``); returns ``sluice.schemas.agents.Agent``."""
+        from sluice.schemas.agents import Agent, AgentCreate
+
+        values: dict[str, Any] = {"name": name, "queues": list(queues)}
+        if agent_id is not None:
+            values["id"] = agent_id
+        return self._post(Agent, "/agents/", _body(_build(AgentCreate, values)))
+
+    def agent_heartbeat(self, agent_id: Id) -> Any:
+        """Tell the server the agent is alive; the answer (``AgentHeartbeat``) lists its runs being cancelled."""
+        from sluice.schemas.agents import AgentHeartbeat
+
+        return self._post(AgentHeartbeat, f"/agents/{agent_id}/heartbeat")
+
+    def read_agent(self, agent_id: Id) -> Any:
+        """Read an agent by id."""
+        from sluice.schemas.agents import Agent
+
+        return self._get(Agent, f"/agents/{agent_id}")
+
+    def filter_agents(self, **criteria: Any) -> list[Any]:
+        """Agents matching ``AgentFilter`` criteria (``names=``, ``ids=``), the most recently seen first."""
+        from sluice.schemas.agents import Agent, AgentFilter
+
+        return self._list(Agent, "/agents/filter", _body(_build(AgentFilter, criteria)))
 
     # -- blocks --------------------------------------------------------------------------------
 

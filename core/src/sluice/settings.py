@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     late_after_seconds: float = Field(
         default=15.0, ge=0, description="A SCHEDULED run this many seconds past its start time is renamed Late."
     )
+    queue_backend: str = Field(default="sql", description="Slug of the queue backend the server claims runs with.")
+    agent_heartbeat_timeout: float = Field(
+        default=90.0, description="Server: seconds without a heartbeat after which an agent's runs are CRASHED."
+    )
+    agent_heartbeat_seconds: float = Field(default=10.0, description="Agent: seconds between heartbeats.")
+    agent_claim_wait_seconds: float = Field(
+        default=10.0, description="Agent: seconds one claim call waits (long poll) for a run to become due."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -16,9 +16,11 @@ def api_router() -> APIRouter:
     """Every core router under ``/api``."""
     from sluice.server.api import (
         admin,
+        agents,
         block_documents,
         block_schemas,
         block_types,
+        claims,
         deployments,
         flow_runs,
         flows,
@@ -42,6 +44,8 @@ def api_router() -> APIRouter:
         router.include_router(module.router)
     router.include_router(block_documents.router)
     router.include_router(block_documents.by_type_router)
+    router.include_router(claims.router)
+    router.include_router(agents.router)
     return router
 
 
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None, run_services: bool | None = Non
     from sluice.server.auth import ApiKeyMiddleware
     from sluice.server.database.engine import get_database
     from sluice.server.errors import add_exception_handlers
+    from sluice.server.queue_backend import attach_queue_backend
 
     settings = settings or get_settings()
     database = get_database(settings.effective_database_url, settings)
@@ -87,6 +92,7 @@ def create_app(settings: Settings | None = None, run_services: bool | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    attach_queue_backend(app)
     add_exception_handlers(app)
     app.include_router(api_router())
     if settings.api_key is not None and settings.api_key.get_secret_value():

@@ -1,0 +1,49 @@
+"""``POST /api/work_queues/claim``: agents claim due runs, as a long poll.
+
+An ``async`` endpoint: the database work runs in worker threads, and the wait between attempts is
+an ``await`` on the queue backend, so a thousand waiting agents cost no threads.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+
+from sluice.queues import ClaimRequest
+from sluice.schemas.agents import ClaimFlowRuns
+from sluice.schemas.flow_runs import FlowRun
+from sluice.server.api.flow_runs import to_flow_run
+from sluice.server.queue_backend import get_app_queue_backend
+
+router = APIRouter(prefix="/work_queues", tags=["Work queues"])
+
+
+@router.post("/claim", response_model=list[FlowRun])
+async def claim_flow_runs(body: ClaimFlowRuns, request: Request) -> list[FlowRun]:
+    """Claim up to ``limit`` due runs of the queues for ``agent_id`` (they become PENDING).
+
+    Paused queues hand out nothing; queue and deployment concurrency limits are honoured. With
+    ``wait_seconds`` the answer comes as soon as a run can be claimed (a new run, a rescheduled one,
+    one whose time came, a freed slot), or empty when the time is up.
+    """
+    backend = get_app_queue_backend(request.app)
+    claim = ClaimRequest(
+        queues=tuple(body.queues),
+        limit=body.limit,
+        agent_id=body.agent_id,
+        prefetch_seconds=body.prefetch_seconds,
+        match=body.match,
+    )
+    deadline = time.monotonic() + body.wait_seconds
+    while True:
+        version = backend.work_version()
+        runs = await anyio.to_thread.run_sync(partial(backend.claim_runs, claim))
+        remaining = deadline - time.monotonic()
+        if runs or remaining <= 0:
+            return [to_flow_run(run) for run in runs]
+        await backend.wait_for_work(claim, remaining, since=version)
+        if await request.is_disconnected():
+            return []  # nobody would receive the runs: leave them for another agent

@@ -1,0 +1,19 @@
+"""The 'sql' queue backend for Sluice (distribution `sluice-queue-sql`).
+
+Claims are one transaction in the server's own database: ``SELECT … FOR NO KEY UPDATE SKIP LOCKED``
+on PostgreSQL, a ``BEGIN IMMEDIATE`` transaction on SQLite. Long polls wake on in-process
+notifications, PostgreSQL ``LISTEN/NOTIFY`` across replicas, SQLite commits by other processes, and
+the expected start time of the next known run.
+"""
+
+from __future__ import annotations
+
+from sluice.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def register_queue_backends(register: Register) -> None:
+    """Register ``SqlQueueBackend`` under the slug 'sql'."""
+    from sluice_queue_sql.backend import SqlQueueBackend
+
+    register(SqlQueueBackend)

@@ -1,0 +1,126 @@
+"""``SqlQueueBackend``: claims in the server's database, long polls woken by notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from sluice.queues import ClaimRequest
+from sluice.server.database.engine import Database
+from sluice.server.database.types import utcnow
+from sluice.settings import Settings
+from sluice_queue_sql import claim as claims
+from sluice_queue_sql.notify import PostgresListener, SqliteWatcher, WorkNotifier, forget_engine, watch_engine
+
+logger = logging.getLogger("sluice.queue_sql")
+
+#: PostgreSQL errors worth one more try: deadlock detected, serialization failure.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+_ATTEMPTS = 5
+
+
+class SqlQueueBackend:
+    """The default queue backend: SQLite (one machine) and PostgreSQL (several replicas).
+
+    Every transaction on this database that writes a SCHEDULED or final state, or changes a queue or
+    a deployment, wakes the long polls of this process (and, on PostgreSQL, of every replica through
+    ``NOTIFY sluice_work``).
+    """
+
+    slug: ClassVar[str] = "sql"
+
+    def __init__(self, database: Database, settings: Settings | None = None) -> None:
+        self.database = database
+        self.settings = settings
+        self.notifier = WorkNotifier()
+        self.is_sqlite = database.is_sqlite
+        watch_engine(database.engine.pool, self.notifier)
+        self._listener: PostgresListener | SqliteWatcher | None = None
+        if database.dialect_name == "postgresql":
+            self._listener = PostgresListener(self.notifier, database.url)
+        elif self.is_sqlite:
+            path = make_url(database.url).database
+            if path and path != ":memory:":
+                self._listener = SqliteWatcher(self.notifier, path)
+        if self._listener is not None:
+            self.notifier.on_first_waiter.append(self._listener.ensure_started)
+
+    # -- claims --------------------------------------------------------------------------------
+
+    def claim_runs(self, request: ClaimRequest) -> list[Any]:
+        """Claim up to ``request.limit`` due runs for the agent in one transaction (see ``claim``)."""
+        if request.limit <= 0:
+            return []
+        now = utcnow()
+        horizon = now + timedelta(seconds=max(0.0, request.prefetch_seconds))
+        if not self._worth_claiming(request, horizon, now):
+            return []
+        for attempt in range(1, _ATTEMPTS + 1):
+            session = self.database.session()
+            try:
+                runs = claims.claim(session, request, now, lock=not self.is_sqlite)
+                session.commit()
+                return runs
+            except OperationalError as exc:
+                session.rollback()
+                code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+                if code not in _RETRY_SQLSTATES or attempt == _ATTEMPTS:
+                    raise
+                logger.info("claim retried after %s (attempt %d)", code, attempt)
+                time.sleep(0.01 * attempt)
+            finally:
+                session.close()
+        return []
+
+    def _worth_claiming(self, request: ClaimRequest, horizon: datetime, now: datetime) -> bool:
+        """A read-only look first, so an idle long poll never takes a write lock; it still records
+        ``last_polled`` on the queues every few seconds."""
+        with self.database.read_session() as session:
+            if claims.claimable_exists(session, request, horizon):
+                return True
+            queues = claims.requested_queues(session, request, lock=False)
+            stale = any(q.last_polled is None or q.last_polled < now - claims._LAST_POLLED_EVERY for q in queues)
+        if stale:
+            with self.database.session() as session:
+                claims.touch_queues(session, claims.requested_queues(session, request, lock=False), now)
+                session.commit()
+        return False
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    def work_version(self) -> int:
+        """Changes whenever there may be new work on this database."""
+        return self.notifier.version
+
+    def notify(self) -> None:
+        """Wake this process's long polls (tests and services that write outside a session)."""
+        self.notifier.notify()
+
+    async def wait_for_work(self, request: ClaimRequest, timeout: float, since: int | None = None) -> None:
+        """Wait for a notification, for the next known run of the queues to come due, or ``timeout``."""
+        if timeout <= 0:
+            return
+        due = await asyncio.to_thread(self._next_due_time, request)
+        if due is not None:
+            wake_in = (due - timedelta(seconds=request.prefetch_seconds) - utcnow()).total_seconds()
+            # A run already due that the claim left (a full queue or deployment) waits for a
+            # notification that a slot is free, not for its time, or the poll would spin.
+            if wake_in > 0:
+                timeout = min(timeout, wake_in + 0.005)
+        await self.notifier.wait(timeout, since)
+
+    def _next_due_time(self, request: ClaimRequest) -> datetime | None:
+        with self.database.read_session() as session:
+            return claims.next_due_time(session, request)
+
+    def close(self) -> None:
+        """Stop the listener thread and the session notifications."""
+        if self._listener is not None:
+            self._listener.close()
+        forget_engine(self.database.engine.pool)

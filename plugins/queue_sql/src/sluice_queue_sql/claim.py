@@ -1,0 +1,314 @@
+"""The claim: one transaction that moves due SCHEDULED runs to PENDING for one agent.
+
+Steps, all inside one transaction (SQLite: ``BEGIN IMMEDIATE``, so claims run one at a time;
+PostgreSQL: row locks, so claims on different queues run side by side):
+
+1. Read the requested queues (by name, by prefix, legacy tag queues); drop paused ones. On
+   PostgreSQL the queues that have a concurrency limit are locked (``FOR NO KEY UPDATE``, in id
+   order) so that two claims never both count a free slot.
+2. Count the active runs (PENDING, RUNNING, CANCELLING) of limited queues; drop full ones.
+3. Select candidate runs — SCHEDULED, not ``AwaitingRetry``, due by now + prefetch, of a deployment
+   that is not at its limit — oldest expected start first; PostgreSQL adds
+   ``FOR NO KEY UPDATE SKIP LOCKED``, so concurrent claims take different runs without waiting.
+4. Lock (PostgreSQL) and count the active runs of the candidates' limited deployments.
+5. Admit candidates while the request's limit, their queue's and their deployment's slots allow;
+   set them PENDING with the agent's id and a state-history row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from sluice.queues import ACTIVE_STATE_TYPES, ClaimRequest
+from sluice.schemas.states import StateCreate, StateType
+from sluice.server.api.common import json_list_has_all
+from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, WorkQueueTable
+from sluice.server.orchestration import RETRY_NAME, apply_state
+
+_PENDING = StateCreate(type=StateType.PENDING)
+#: How far past the request's limit candidates are read, so runs over a limit do not hide others.
+_CANDIDATE_SLACK = 50
+_LAST_POLLED_EVERY = timedelta(seconds=5)
+
+
+@dataclass
+class QueueSlot:
+    """A queue taking part in a claim and how many more of its runs may become active."""
+
+    row: WorkQueueTable
+    free: int | None  # None: no limit
+
+
+def requested_queues(session: Session, request: ClaimRequest, lock: bool) -> list[WorkQueueTable]:
+    """The queues the request names (by name, by ``match`` prefix), in id order; limited ones
+    locked on PostgreSQL."""
+    conditions: list[ColumnElement[bool]] = []
+    if request.queues:
+        conditions.append(WorkQueueTable.name.in_(list(request.queues)))
+    if request.match:
+        prefix = request.match.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(WorkQueueTable.name.like(f"{prefix}%", escape="\\"))
+    if not conditions:
+        return []
+    rows = list(session.scalars(select(WorkQueueTable).where(or_(*conditions)).order_by(WorkQueueTable.id)))
+    limited = [row.id for row in rows if row.concurrency_limit is not None and not row.is_paused]
+    if lock and limited:
+        query = select(WorkQueueTable.id).where(WorkQueueTable.id.in_(limited)).order_by(WorkQueueTable.id)
+        list(session.scalars(query.with_for_update(key_share=True)))
+        session.expire_all()
+        rows = list(session.scalars(select(WorkQueueTable).where(or_(*conditions)).order_by(WorkQueueTable.id)))
+    return rows
+
+
+def queue_run_condition(session: Session, queue: WorkQueueTable) -> ColumnElement[bool]:
+    """The runs a queue hands out: those named after it, or — a legacy tag queue — those whose
+    deployment has every tag of its filter."""
+    if not queue.filter:
+        return FlowRunTable.work_queue_name == queue.name
+    deployments = select(DeploymentTable.id).where(json_list_has_all(session, DeploymentTable.tags, queue.filter))
+    return FlowRunTable.deployment_id.in_(deployments)
+
+
+def queue_slots(session: Session, queues: Sequence[WorkQueueTable]) -> list[QueueSlot]:
+    """Every unpaused queue with its free slots; full queues are left out."""
+    slots = []
+    for queue in queues:
+        if queue.is_paused:
+            continue
+        if queue.concurrency_limit is None:
+            slots.append(QueueSlot(queue, None))
+            continue
+        active = session.scalar(
+            select(func.count())
+            .select_from(FlowRunTable)
+            .where(queue_run_condition(session, queue), FlowRunTable.state_type.in_(ACTIVE_STATE_TYPES))
+        )
+        free = queue.concurrency_limit - int(active or 0)
+        if free > 0:
+            slots.append(QueueSlot(queue, free))
+    return slots
+
+
+def _deployment_not_full() -> ColumnElement[bool]:
+    # An explicit alias, so that the count never refers to the outer flow_run row.
+    active_run = FlowRunTable.__table__.alias("active_run")
+    active = (
+        select(func.count())
+        .select_from(active_run)
+        .where(active_run.c.deployment_id == DeploymentTable.id, active_run.c.state_type.in_(ACTIVE_STATE_TYPES))
+        .scalar_subquery()
+    )
+    full = select(DeploymentTable.id).where(
+        DeploymentTable.concurrency_limit.is_not(None), DeploymentTable.concurrency_limit <= active
+    )
+    return or_(FlowRunTable.deployment_id.is_(None), FlowRunTable.deployment_id.not_in(full))
+
+
+def candidate_runs(
+    session: Session, slots: Sequence[QueueSlot], horizon: datetime, count: int, lock: bool
+) -> list[FlowRunTable]:
+    """SCHEDULED runs of the slots' queues due by ``horizon``, oldest first, locked with SKIP LOCKED
+    on PostgreSQL."""
+    if not slots:
+        return []
+    plain = [slot.row.name for slot in slots if not slot.row.filter]
+    by_queue: list[ColumnElement[bool]] = [FlowRunTable.work_queue_name.in_(plain)] if plain else []
+    by_queue += [queue_run_condition(session, slot.row) for slot in slots if slot.row.filter]
+    query = (
+        select(FlowRunTable)
+        .where(
+            FlowRunTable.state_type == StateType.SCHEDULED.value,
+            FlowRunTable.state_name != RETRY_NAME,
+            FlowRunTable.expected_start_time <= horizon,
+            or_(*by_queue) if by_queue else false(),
+            _deployment_not_full(),
+        )
+        .order_by(FlowRunTable.expected_start_time, FlowRunTable.id)
+        .limit(count)
+    )
+    if lock:
+        query = query.with_for_update(skip_locked=True, key_share=True, of=FlowRunTable)
+    return list(session.scalars(query))
+
+
+def deployment_slots(session: Session, runs: Sequence[FlowRunTable], lock: bool) -> dict[UUID, int]:
+    """Free slots of the limited deployments among ``runs`` (locked in id order on PostgreSQL)."""
+    ids = sorted({run.deployment_id for run in runs if run.deployment_id is not None})
+    if not ids:
+        return {}
+    query = (
+        select(DeploymentTable.id, DeploymentTable.concurrency_limit)
+        .where(DeploymentTable.id.in_(ids), DeploymentTable.concurrency_limit.is_not(None))
+        .order_by(DeploymentTable.id)
+    )
+    if lock:
+        query = query.with_for_update(key_share=True)
+    limits = {row.id: row.concurrency_limit for row in session.execute(query)}
+    if not limits:
+        return {}
+    counts = session.execute(
+        select(FlowRunTable.deployment_id, func.count())
+        .where(FlowRunTable.deployment_id.in_(list(limits)), FlowRunTable.state_type.in_(ACTIVE_STATE_TYPES))
+        .group_by(FlowRunTable.deployment_id)
+    )
+    active = {deployment_id: int(number) for deployment_id, number in counts}
+    return {deployment_id: limit - active.get(deployment_id, 0) for deployment_id, limit in limits.items()}
+
+
+def _queue_of(run: FlowRunTable, slots: Sequence[QueueSlot], session_tags: dict[UUID, set[str]]) -> QueueSlot | None:
+    for slot in slots:
+        if not slot.row.filter and run.work_queue_name == slot.row.name:
+            return slot
+    tags = session_tags.get(run.deployment_id) if run.deployment_id else None
+    for slot in slots:
+        if slot.row.filter and tags is not None and set(slot.row.filter) <= tags:
+            return slot
+    return None
+
+
+def _deployment_tags(session: Session, runs: Sequence[FlowRunTable], slots: Sequence[QueueSlot]) -> dict[UUID, set]:
+    if not any(slot.row.filter for slot in slots):
+        return {}
+    ids = {run.deployment_id for run in runs if run.deployment_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(DeploymentTable.id, DeploymentTable.tags).where(DeploymentTable.id.in_(ids)))
+    return {row.id: set(row.tags or []) for row in rows}
+
+
+def admit(
+    session: Session, runs: Sequence[FlowRunTable], slots: Sequence[QueueSlot], limit: int, lock: bool
+) -> list[FlowRunTable]:
+    """The candidates that fit the request's limit, their queue's and their deployment's slots."""
+    free_by_deployment = deployment_slots(session, runs, lock)
+    tags = _deployment_tags(session, runs, slots)
+    admitted = []
+    for run in runs:
+        if len(admitted) >= limit:
+            break
+        slot = _queue_of(run, slots, tags)
+        if slot is None or (slot.free is not None and slot.free <= 0):
+            continue
+        deployment_free = free_by_deployment.get(run.deployment_id) if run.deployment_id else None
+        if deployment_free is not None and deployment_free <= 0:
+            continue
+        if slot.free is not None:
+            slot.free -= 1
+        if deployment_free is not None:
+            free_by_deployment[run.deployment_id] = deployment_free - 1
+        admitted.append(run)
+    return admitted
+
+
+def mark_pending(session: Session, runs: Sequence[FlowRunTable], agent_id: UUID, now: datetime) -> None:
+    """Set ``runs`` PENDING for ``agent_id`` with a history row each (bulk statements)."""
+    history: list[dict[str, Any]] = []
+    values: list[dict[str, Any]] = []
+    for run in runs:
+        session.expunge(run)  # written below with bulk statements, not by the unit of work
+        history.append(apply_state(run, _PENDING, now))
+        run.agent_id = agent_id
+        values.append(
+            {
+                "run_id": run.id,
+                "state_type": run.state_type,
+                "state_name": run.state_name,
+                "state_timestamp": now,
+                "state_message": None,
+                "next_scheduled_start_time": None,
+                "end_time": run.end_time,
+                "updated": now,
+                "agent_id": agent_id,
+            }
+        )
+    table = FlowRunTable.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("run_id"))
+        .values(
+            {
+                name: bindparam(name)
+                for name in (
+                    "state_type",
+                    "state_name",
+                    "state_timestamp",
+                    "state_message",
+                    "next_scheduled_start_time",
+                    "end_time",
+                    "updated",
+                    "agent_id",
+                )
+            }
+        )
+    )
+    connection = session.connection()
+    connection.execute(statement, values)
+    connection.execute(insert(FlowRunStateTable.__table__), history)
+
+
+def touch_queues(session: Session, queues: Sequence[WorkQueueTable], now: datetime) -> None:
+    """Record ``last_polled`` on the queues (at most every few seconds, to keep their rows unlocked)."""
+    stale = [q.id for q in queues if q.last_polled is None or q.last_polled < now - _LAST_POLLED_EVERY]
+    if stale:
+        session.connection().execute(
+            update(WorkQueueTable.__table__).where(WorkQueueTable.__table__.c.id.in_(stale)).values(last_polled=now)
+        )
+
+
+def claimable_exists(session: Session, request: ClaimRequest, horizon: datetime) -> bool:
+    """A cheap read: is any SCHEDULED run of the requested queues (or of any legacy tag queue) due?"""
+    queues = requested_queues(session, request, lock=False)
+    slots = [QueueSlot(queue, None) for queue in queues if not queue.is_paused]
+    if not slots:
+        return False
+    plain = [slot.row.name for slot in slots if not slot.row.filter]
+    by_queue = [FlowRunTable.work_queue_name.in_(plain)] if plain else []
+    by_queue += [queue_run_condition(session, slot.row) for slot in slots if slot.row.filter]
+    query = select(FlowRunTable.id).where(
+        and_(
+            FlowRunTable.state_type == StateType.SCHEDULED.value,
+            FlowRunTable.state_name != RETRY_NAME,
+            FlowRunTable.expected_start_time <= horizon,
+            or_(*by_queue),
+        )
+    )
+    return session.scalars(query.limit(1)).first() is not None
+
+
+def next_due_time(session: Session, request: ClaimRequest) -> datetime | None:
+    """The earliest expected start time among SCHEDULED runs of the requested queues."""
+    queues = [queue for queue in requested_queues(session, request, lock=False) if not queue.is_paused]
+    if not queues:
+        return None
+    conditions = [queue_run_condition(session, queue) for queue in queues]
+    query = select(func.min(FlowRunTable.expected_start_time)).where(
+        FlowRunTable.state_type == StateType.SCHEDULED.value,
+        FlowRunTable.state_name != RETRY_NAME,
+        or_(*conditions),
+    )
+    value = session.scalar(query)
+    if value is not None and value.tzinfo is None:
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def claim(session: Session, request: ClaimRequest, now: datetime, lock: bool) -> list[FlowRunTable]:
+    """Run steps 1–5 in ``session``'s transaction (the caller commits) and return the claimed runs."""
+    queues = requested_queues(session, request, lock)
+    slots = queue_slots(session, queues)
+    horizon = now + timedelta(seconds=max(0.0, request.prefetch_seconds))
+    runs = candidate_runs(session, slots, horizon, request.limit + _CANDIDATE_SLACK, lock)
+    admitted = admit(session, runs, slots, request.limit, lock)
+    if admitted:
+        mark_pending(session, admitted, request.agent_id, now)
+    touch_queues(session, queues, now)
+    return admitted
