@@ -31,6 +31,7 @@ def watch_job_pod(
     """
     import urllib3
     from kubernetes import watch
+    from kubernetes.client.exceptions import ApiException
 
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -54,6 +55,10 @@ def watch_job_pod(
                     return pod
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError):
             pass  # the watch ran out of time: open a new one while the deadline allows
+        except ApiException as exc:
+            if exc.status != 410:
+                raise
+            # 410 Gone: the watch expired. A new one starts from the current state, so nothing is lost.
 
 
 def follow_log(core: Any, namespace: str, pod_name: str, container: str | None) -> Iterator[str]:
