@@ -47,6 +47,12 @@ class RemoteFileSystem(FsspecStorageBlock):
             raise ValueError(f"basepath {value!r} needs a scheme, e.g. 's3://bucket/path' or 'memory://name'")
         return value
 
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        """The declared secrets and ``settings``: it may hold keys and tokens, so the server keeps it
+        encrypted whole (``data()`` still shows its harmless entries, masking only secret-looking keys)."""
+        return [*super().secret_fields(), "settings"]
+
     @property
     def protocol(self) -> str:
         """The URL scheme of ``basepath``: ``s3``, ``memory``…"""
