@@ -1,0 +1,143 @@
+"""The schedule part of the deployment edit form: inputs to schedule JSON, and the next-runs preview.
+
+Validation is ``schedule_from_dict``'s: the UI checks nothing the schedule plugins do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sluice.errors import SluiceError
+
+#: The kinds the form offers; a schedule of another registered type is edited as JSON.
+FORM_KINDS = ("none", "cron", "interval", "rrule", "json")
+#: Fire times shown by the preview.
+PREVIEW_COUNT = 5
+
+
+def describe_schedule(schedule: Mapping[str, Any] | None) -> str:
+    """The schedule in words (its ``describe()``), "" for none, or why it cannot be read."""
+    if not schedule:
+        return ""
+    from sluice.schedules import schedule_from_dict
+
+    try:
+        return schedule_from_dict(dict(schedule)).describe()
+    except (SluiceError, ValueError) as exc:
+        return f"unreadable schedule: {exc}"
+
+
+def next_dates(schedule: Mapping[str, Any] | None, count: int = PREVIEW_COUNT) -> list[datetime]:
+    """The schedule's next ``count`` fire times, or [] when there is none or it cannot be read."""
+    if not schedule:
+        return []
+    from sluice.schedules import schedule_from_dict
+
+    try:
+        return schedule_from_dict(dict(schedule)).get_dates(count)
+    except (SluiceError, ValueError):
+        return []
+
+
+def form_values(schedule: Mapping[str, Any] | None) -> dict[str, str]:
+    """The inputs' values for a stored schedule (the kind select and its fields)."""
+    import json
+
+    values = {"kind": "none", "cron": "", "interval": "", "anchor_date": "", "rrule": "", "timezone": "", "json": ""}
+    if not schedule:
+        return values
+    kind = str(schedule.get("type", ""))
+    values["timezone"] = str(schedule.get("timezone") or "")
+    values["json"] = json.dumps(dict(schedule), indent=2)
+    if kind == "cron":
+        values.update(kind="cron", cron=str(schedule.get("cron", "")))
+    elif kind == "rrule":
+        values.update(kind="rrule", rrule=str(schedule.get("rrule", "")))
+    elif kind == "interval":
+        values["kind"] = "interval"
+        try:
+            from sluice.schedules import schedule_from_dict
+
+            parsed: Any = schedule_from_dict(dict(schedule))
+            values["interval"] = f"{parsed.interval.total_seconds():g}"
+            values["anchor_date"] = parsed.anchor_date.isoformat()
+        except (SluiceError, ValueError, AttributeError):
+            values["interval"] = str(schedule.get("interval", ""))
+    else:
+        values["kind"] = "json"
+    return values
+
+
+def schedule_from_form(
+    form: Mapping[str, Any], existing: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """``(schedule JSON or None, error)`` from the posted ``schedule_*`` inputs.
+
+    Fields the form does not show (cron's ``day_or``…) keep their stored values when the kind is
+    unchanged. The result is checked with ``schedule_from_dict``; its message is the error.
+    """
+    import json
+
+    kind = str(form.get("schedule_kind") or "none")
+    if kind == "none":
+        return None, None
+    if kind == "json":
+        try:
+            schedule = json.loads(str(form.get("schedule_json") or ""))
+        except ValueError as exc:
+            return None, f"the schedule is not valid JSON ({exc})"
+        if not isinstance(schedule, dict):
+            return None, "the schedule must be a JSON object with a 'type'"
+    else:
+        base = dict(existing) if existing and existing.get("type") == kind else {}
+        schedule = {**base, "type": kind}
+        timezone = str(form.get("schedule_timezone") or "").strip()
+        if timezone:
+            schedule["timezone"] = timezone
+        else:
+            schedule.pop("timezone", None)
+        if kind == "cron":
+            schedule["cron"] = str(form.get("schedule_cron") or "").strip()
+        elif kind == "rrule":
+            schedule["rrule"] = str(form.get("schedule_rrule") or "").strip()
+        elif kind == "interval":
+            text = str(form.get("schedule_interval") or "").strip()
+            try:
+                schedule["interval"] = float(text)
+            except ValueError:
+                return None, f"the interval is a number of seconds, not {text!r}"
+            anchor = str(form.get("schedule_anchor_date") or "").strip()
+            if anchor:
+                schedule["anchor_date"] = anchor
+            else:
+                schedule.pop("anchor_date", None)
+        else:
+            return None, f"unknown schedule kind {kind!r}"
+    return check_schedule(schedule)
+
+
+def check_schedule(schedule: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """``(schedule, None)`` when ``schedule_from_dict`` accepts it, else ``(None, its message)``."""
+    from sluice.schedules import schedule_from_dict
+
+    try:
+        schedule_from_dict(schedule)
+    except (SluiceError, ValueError) as exc:
+        return None, str(exc)
+    return schedule, None
+
+
+def preview(form: Mapping[str, Any], existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The answer of the live preview: ``{"ok", "description", "dates", "error"}``."""
+    schedule, error = schedule_from_form(form, existing)
+    if error:
+        return {"ok": False, "description": "", "dates": [], "error": error}
+    if schedule is None:
+        return {"ok": True, "description": "no schedule: runs only when started by hand", "dates": [], "error": None}
+    from sluice.schedules import schedule_from_dict
+
+    parsed = schedule_from_dict(schedule)
+    dates = [date.isoformat() for date in parsed.get_dates(PREVIEW_COUNT)]
+    return {"ok": True, "description": parsed.describe(), "dates": dates, "error": None}

@@ -1,0 +1,36 @@
+"""``mount_ui(app)``: add the UI's routers, static files and error pages to the API app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+
+from sluice_ui.session import CsrfRefused, LoginRequired, login_redirect
+
+STATIC_DIR = Path(__file__).parent / "static"
+#: Where the stylesheet and the script are served; outside ``/api``, open without a session.
+STATIC_PATH = "/ui-static"
+
+
+def mount_ui(app: FastAPI) -> None:
+    """Include one router per page group and serve the static files.
+
+    Nothing is read from disk here beyond what ``StaticFiles`` checks: templates load on first use.
+    """
+    from sluice_ui.pages import auth, blocks, dashboard, deployment_forms, deployments, flow_runs, work_queues
+
+    for module in (auth, dashboard, deployments, deployment_forms, flow_runs, work_queues, blocks):
+        app.include_router(module.router)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
+    app.add_exception_handler(CsrfRefused, csrf_refused)  # type: ignore[arg-type]
+
+
+async def csrf_refused(request: Request, exc: CsrfRefused) -> Response:
+    """A form posted without this session's token: refused, nothing changed (403)."""
+    from sluice_ui.templating import render
+
+    detail = "The form was refused: it did not carry this session's security token. Reload the page and try again."
+    return render(request, "error.html", {"status": 403, "detail": detail}, status_code=403)
