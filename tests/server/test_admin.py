@@ -54,6 +54,6 @@ def test_client_sends_the_api_key(locked_app, settings):
 
     with SluiceClient(api_key="s3cret", settings=settings, transport=EmbeddedTransport(locked_app)) as client:
         assert client.create_flow("f").name == "f"
-    with SluiceClient(api_key="nope", settings=settings, transport=EmbeddedTransport(locked_app)) as client:
-        with pytest.raises(SluiceError, match="refused the API key"):
-            client.create_flow("f")
+    wrong = SluiceClient(api_key="nope", settings=settings, transport=EmbeddedTransport(locked_app))
+    with wrong, pytest.raises(SluiceError, match="refused the API key"):
+        wrong.create_flow("f")
