@@ -411,3 +411,16 @@ def test_a_refused_job_creation_explains_the_rbac_the_agent_needs(cluster: Emula
     message = str(caught.value)
     assert "the cluster refused to create a Job in namespace 'default': 403 jobs.batch is forbidden" in message
     assert "pods/log (get)" in message
+
+
+def test_run_gives_up_when_the_job_outlives_job_watch_timeout_seconds(
+    cluster: EmulatedCluster, core: k8s.CoreV1Api, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run = BackgroundRun(block_for(cluster, job_watch_timeout_seconds=1))
+    job = wait_for(lambda: cluster.live_objects("jobs"), what="the Job to be created")[0]
+    cluster.serve_log("default", "endless-pod", b"still going\n")
+    start_pod(core, job, "endless-pod")
+    set_phase(core, "default", "endless-pod", "Running")
+
+    assert run.join().status_code == -1
+    assert f"Job {job['metadata']['name']} did not finish within 1s" in capfd.readouterr().out

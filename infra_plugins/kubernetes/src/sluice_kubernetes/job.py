@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -147,6 +148,7 @@ class KubernetesJob(InfrastructureBlock):
         return InfrastructureResult(identifier=identifier, status_code=status_code)
 
     def _wait_for_pod(self, core: Any, job_name: str, container: str) -> int:
+        import urllib3
         from kubernetes.client.exceptions import ApiException
 
         reasons: list[str] = []
@@ -169,17 +171,22 @@ class KubernetesJob(InfrastructureBlock):
             self._report(f"the pod of Job {job_name} {what}{why}")
             return -1
         pod_name = pod["metadata"]["name"]
+        limit = self.job_watch_timeout_seconds
+        deadline = None if limit is None else time.monotonic() + limit
         if self.stream_output:
             try:
-                for line in follow_log(core, self.namespace, pod_name, container):
+                for line in follow_log(core, self.namespace, pod_name, container, timeout=limit):
                     self.write_output(line)
             except ApiException as exc:  # the pod can go away while we read; its end is still watched
                 self._report(f"the log of pod {pod_name} stopped: {exc.status} {exc.reason}")
+            except urllib3.exceptions.HTTPError:
+                pass  # job_watch_timeout_seconds ran out while following: reported just below
 
         def finished(event_type: str, found: dict[str, Any]) -> bool:
             return event_type == "DELETED" or (found.get("status") or {}).get("phase") in _FINISHED_PHASES
 
-        pod = watch_job_pod(core, self.namespace, job_name, finished, self.job_watch_timeout_seconds)
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        pod = watch_job_pod(core, self.namespace, job_name, finished, remaining)
         if pod is None:
             self._report(f"Job {job_name} did not finish within {self.job_watch_timeout_seconds}s")
             return -1

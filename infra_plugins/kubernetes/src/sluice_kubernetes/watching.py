@@ -61,10 +61,15 @@ def watch_job_pod(
             # 410 Gone: the watch expired. A new one starts from the current state, so nothing is lost.
 
 
-def follow_log(core: Any, namespace: str, pod_name: str, container: str | None) -> Iterator[str]:
-    """The lines of a pod's log as they are written, until the container ends."""
+def follow_log(
+    core: Any, namespace: str, pod_name: str, container: str | None, timeout: float | None = None
+) -> Iterator[str]:
+    """The lines of a pod's log as they are written, until the container ends.
+
+    With ``timeout`` the whole read is bounded: past it, urllib3 raises a timeout error.
+    """
     response = core.read_namespaced_pod_log(
-        pod_name, namespace, container=container, follow=True, _preload_content=False
+        pod_name, namespace, container=container, follow=True, _preload_content=False, _request_timeout=timeout
     )
     pending = b""
     try:
