@@ -27,6 +27,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# A local Sluice: the API server on SQLite (SLUICE_HOME, default .sluice/ here), an agent on the
+# 'default' queue and the example deployments. Ctrl-C stops everything.
+run: install
+	$(BIN)/python scripts/run_local.py
+
 # Benchmarks: each prints its figures one per line.
 bench: install
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -17,6 +17,7 @@ logger = logging.getLogger("sluice.server.services")
 CORE_SERVICES: list[str] = [
     "sluice.server.services.scheduler:Scheduler",
     "sluice.server.services.late_runs:LateRuns",
+    "sluice.server.services.crash_detection:CrashDetection",
 ]
 
 _registered: list[type[Service]] = []

@@ -1,0 +1,83 @@
+"""The crash-detection service: runs held by an agent that stopped heartbeating become CRASHED.
+
+Every quarter of ``agent_heartbeat_timeout`` (at least every 0.5 s, at most every 15 s), each agent
+whose last heartbeat is older than the timeout has its PENDING, RUNNING and CANCELLING runs set
+CRASHED, with the agent's name and silence in the state message. One transaction per loop; on
+PostgreSQL rows another transaction holds are skipped until the next loop, so replicas never
+crash one run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select
+
+from sluice.queues import ACTIVE_STATE_TYPES
+from sluice.schemas.states import StateCreate, StateType
+from sluice.server.database.engine import Database
+from sluice.server.database.tables import AgentTable, FlowRunStateTable, FlowRunTable
+from sluice.server.database.types import utcnow
+from sluice.server.orchestration import apply_state
+from sluice.server.services.base import Service
+from sluice.settings import Settings
+
+logger = logging.getLogger("sluice.server.crash_detection")
+
+#: Runs crashed per transaction.
+BATCH = 500
+
+
+class CrashDetection(Service):
+    """Marks CRASHED the active runs of agents whose heartbeat expired."""
+
+    name = "crash_detection"
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        super().__init__(database, settings)
+        self.timeout = timedelta(seconds=settings.agent_heartbeat_timeout)
+        self.loop_seconds = min(15.0, max(0.5, settings.agent_heartbeat_timeout / 4))  # type: ignore[misc]
+
+    async def run_once(self) -> None:
+        """One loop, in a worker thread."""
+        crashed = await asyncio.to_thread(self.crash_runs_of_silent_agents)
+        if crashed:
+            logger.warning("crash detection: %d run(s) of silent agents set CRASHED", crashed)
+
+    def crash_runs_of_silent_agents(self, now: datetime | None = None) -> int:
+        """Set CRASHED every active run of an agent silent for longer than the timeout; returns how many."""
+        now = now or utcnow()
+        cutoff = now - self.timeout
+        with self.database.session() as session:
+            silent = {
+                row.id: (row.name, row.last_heartbeat)
+                for row in session.execute(
+                    select(AgentTable.id, AgentTable.name, AgentTable.last_heartbeat).where(
+                        AgentTable.last_heartbeat < cutoff
+                    )
+                )
+            }
+            if not silent:
+                return 0
+            query = (
+                select(FlowRunTable)
+                .where(FlowRunTable.agent_id.in_(list(silent)), FlowRunTable.state_type.in_(ACTIVE_STATE_TYPES))
+                .limit(BATCH)
+            )
+            if not self.database.is_sqlite:
+                query = query.with_for_update(skip_locked=True, key_share=True)
+            history = []
+            for run in session.scalars(query):
+                name, last = silent[run.agent_id]
+                seconds = (now - last).total_seconds() if last else float("inf")
+                message = (
+                    f"Crashed: its agent {name!r} ({run.agent_id}) stopped heartbeating "
+                    f"({seconds:.0f}s ago; the limit is {self.timeout.total_seconds():g}s)."
+                )
+                history.append(apply_state(run, StateCreate(type=StateType.CRASHED, message=message), now))
+            if history:
+                session.execute(insert(FlowRunStateTable.__table__), history)
+            session.commit()
+            return len(history)
