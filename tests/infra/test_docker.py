@@ -221,8 +221,11 @@ def test_preview_prints_the_equivalent_docker_run_line() -> None:
 
 
 def test_preview_with_host_networking_keeps_the_loopback_url() -> None:
-    block = DockerContainer(network_mode="host").prepare_for_flow_run(FLOW_RUN_ID, api_url="http://127.0.0.1:4200/api")
+    block = DockerContainer(network_mode="host", auto_remove=True).prepare_for_flow_run(
+        FLOW_RUN_ID, api_url="http://127.0.0.1:4200/api"
+    )
     preview = block.preview()
+    assert preview.startswith("docker run --detach --rm ")
     assert "--network host" in preview
     assert "SLUICE_API_URL=http://127.0.0.1:4200/api" in preview
     assert "sluice/sluice:0.1.0-python3." in preview

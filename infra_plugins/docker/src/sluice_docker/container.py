@@ -106,6 +106,8 @@ class DockerContainer(InfrastructureBlock):
     def preview(self) -> str:
         """The equivalent ``docker run`` command line, secret-looking values masked."""
         arguments = ["docker", "run", "--detach"]
+        if self.auto_remove:
+            arguments.append("--rm")
         if self.container_name():
             arguments += ["--name", str(self.container_name())]
         for key, value in sorted(self.labels.items()):
