@@ -22,7 +22,7 @@ def _version_callback(value: bool) -> None:
 
 def build_app() -> typer.Typer:
     """Build the CLI: the core command groups, then every plugin's through ``register_commands``."""
-    from sluice.cli import agent, config, deployment, flow_run, plugins, server, work_queue
+    from sluice.cli import agent, block, config, deployment, flow_run, plugins, server, work_queue
     from sluice.plugins import get_plugin_manager
 
     app = typer.Typer(
@@ -49,6 +49,7 @@ def build_app() -> typer.Typer:
     app.add_typer(work_queue.app, name="work-queue")
     app.add_typer(agent.app, name="agent")
     app.add_typer(flow_run.app, name="flow-run")
+    app.add_typer(block.app, name="block")
     get_plugin_manager().call_hook("register_commands", app=app)
     return app
 
