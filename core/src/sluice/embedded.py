@@ -54,6 +54,16 @@ def embedded_app(settings: Settings) -> Any:
     return app
 
 
+def forget_embedded_app(settings: Settings) -> None:
+    """Drop the cached app for the settings' database and close its connections (tests)."""
+    from sluice.server.database.engine import forget_database
+
+    api_key = settings.api_key.get_secret_value() if settings.api_key else ""
+    with _lock:
+        _apps.pop((os.getpid(), settings.effective_database_url, api_key), None)
+    forget_database(settings.effective_database_url)
+
+
 class EmbeddedTransport(httpx.BaseTransport):
     """An httpx transport that answers requests with an in-process ASGI app.
 
