@@ -12,6 +12,7 @@ Importing this module imports neither FastAPI nor SQLAlchemy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from uuid import UUID
 
@@ -55,6 +56,7 @@ from sluice.schemas import (
     WorkQueueFilter,
     WorkQueueUpdate,
 )
+from sluice.schemas.scheduling import BackfillRequest, BackfillResult, UpcomingRun, WorkQueuePreview
 from sluice.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -284,6 +286,16 @@ class SluiceClient:
         action = "set_schedule_active" if active else "set_schedule_inactive"
         return self._post(Deployment, f"/deployments/{deployment_id}/{action}")
 
+    def backfill_deployment(
+        self, deployment_id: Id, start: datetime, end: datetime, dry_run: bool = False, max_runs: int = 10_000
+    ) -> BackfillResult:
+        """Create a run for every time the deployment's active schedules fire from ``start`` to ``end``
+        (inclusive), skipping times that have one; ``dry_run`` only lists them. A window holding more
+        than ``max_runs`` times is a ``ConfigurationError`` naming the count."""
+        values = {"start": start, "end": end, "dry_run": dry_run, "max_runs": max_runs}
+        body = _build(BackfillRequest, values).model_dump(mode="json")
+        return self._post(BackfillResult, f"/deployments/{deployment_id}/backfill", body)
+
     def create_flow_run_from_deployment(
         self,
         deployment_id: Id,
@@ -388,6 +400,16 @@ class SluiceClient:
     def delete_work_queue(self, work_queue_id: Id) -> None:
         """Delete a work queue."""
         self.request("DELETE", f"/work_queues/{work_queue_id}")
+
+    def preview_work_queues(
+        self, names: Iterable[str] | None = None, hours: float = 24.0, limit: int = 200
+    ) -> list[UpcomingRun]:
+        """The SCHEDULED runs (Late ones included) due within ``hours`` in the queues ``names``
+        (default: every queue), soonest first."""
+        values: dict[str, Any] = {"hours": hours, "limit": limit}
+        if names is not None:
+            values["work_queue_names"] = list(names)
+        return self._list(UpcomingRun, "/work_queues/preview", _body(_build(WorkQueuePreview, values)))
 
     def pause_work_queue(self, work_queue_id: Id) -> WorkQueue:
         """Pause a work queue: agents claim nothing from it until it is resumed."""

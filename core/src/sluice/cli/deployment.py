@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typer
 
+from sluice.cli.deployment_backfill import backfill
 from sluice.cli.deployment_helpers import cli_errors
 
 app = typer.Typer(help="Build, apply, run and manage deployments.", no_args_is_help=True)
@@ -187,3 +188,6 @@ def clear_schedule(name: str = typer.Argument(..., help=_NAME_HELP)) -> None:
 
     with cli_errors():
         update_schedule_command(name, {"schedule": None}, "cleared")
+
+
+app.command("backfill")(backfill)

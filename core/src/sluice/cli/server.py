@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from sluice.cli import server_services
+
 app = typer.Typer(help="Run the Sluice API server and manage its database.", no_args_is_help=True)
 database_app = typer.Typer(help="Upgrade or reset the server's database.", no_args_is_help=True)
 app.add_typer(database_app, name="database")
+app.add_typer(server_services.app, name="services")
 
 
 def _masked_url(url: str) -> str:

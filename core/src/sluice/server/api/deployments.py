@@ -21,6 +21,7 @@ from sluice.schemas.deployments import (
 )
 from sluice.schemas.flow_runs import FlowRun
 from sluice.schemas.states import StateCreate, StateType
+from sluice.server.api import deployment_backfill
 from sluice.server.api.common import ensure_flow, ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any
 from sluice.server.api.deps import ReadSessionDep, SessionDep
 from sluice.server.api.flow_runs import insert_flow_run, to_flow_run
@@ -238,3 +239,7 @@ def create_flow_run_from_deployment(
     other_queue = values["work_queue_name"] != deployment.work_queue_name
     run, created = insert_flow_run(session, values, state, ensure_queue=other_queue)
     return model_response(to_flow_run(run), status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# Backfill lives in its own module; its route shares this router's prefix and tag.
+router.include_router(deployment_backfill.router)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from sluice.errors import ObjectAlreadyExists, ObjectNotFound
 from sluice.schemas.work_queues import WorkQueue, WorkQueueCreate, WorkQueueFilter, WorkQueueUpdate
+from sluice.server.api import work_queue_preview
 from sluice.server.api.common import get_or_404, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
 from sluice.server.api.responses import model_response
@@ -93,3 +94,7 @@ def delete_work_queue(work_queue_id: UUID, session: SessionDep) -> None:
     """Delete a work queue (deployments naming it recreate it on their next update)."""
     session.delete(get_or_404(session, WorkQueueTable, work_queue_id, "work queue"))
     session.commit()
+
+
+# The preview lives in its own module; its route shares this router's prefix and tag.
+router.include_router(work_queue_preview.router)
