@@ -172,6 +172,13 @@ def test_kill_stops_and_removes_a_running_container(
         client.containers.get(run.identifier)
 
 
+def test_a_command_missing_from_the_image_is_a_clear_error(engine: PodmanEngine, client: docker.DockerClient) -> None:
+    block = DockerContainer(image=engine.image, image_pull_policy="NEVER", network_mode="none", command=["/no/such"])
+    with pytest.raises(InfrastructureNotAvailable, match=f"the container for image '{engine.image}' could not start"):
+        block.run()
+    assert client.containers.list(all=True, filters={"ancestor": engine.image, "status": "created"}) == []
+
+
 def test_kill_of_an_unknown_container_is_not_found(engine: PodmanEngine) -> None:
     with pytest.raises(InfrastructureNotFound, match="container 'no-such-container' not found on the Docker engine"):
         DockerContainer().kill("no-such-container")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import field_validator
 
 from sluice.blocks import InfrastructureBlock, InfrastructureResult
-from sluice.errors import ConfigurationError, InfrastructureNotFound
+from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice.infrastructure import default_engine_image
 from sluice_docker.engine import (
     DOCKER_HOST_ALIAS,
@@ -144,7 +144,7 @@ class DockerContainer(InfrastructureBlock):
 
     def run(self, on_started: Callable[[str], None] | None = None) -> InfrastructureResult:
         """Pull the image as the policy says, start the container, stream its output, return its exit code."""
-        from docker.errors import NotFound
+        from docker.errors import APIError, NotFound
 
         client = connect()
         try:
@@ -154,7 +154,14 @@ class DockerContainer(InfrastructureBlock):
             ensure_image(client, image, self.image_pull_policy or ImagePullPolicy.IF_NOT_PRESENT)
             container = self._create(client, image, podman=is_podman(client))
             try:
-                container.start()
+                try:
+                    container.start()
+                except APIError as exc:
+                    _remove_quietly(container)
+                    raise InfrastructureNotAvailable(
+                        f"the container for image {image!r} could not start: {exc.explanation or exc}; "
+                        "check the command, the volumes and that the image contains Python and Sluice"
+                    ) from None
                 if on_started is not None:
                     on_started(container.id)
                 if self.stream_output:
