@@ -193,3 +193,29 @@ def test_a_task_that_keeps_failing_raises_its_error() -> None:
 def test_get_run_logger_outside_a_run_says_where_to_call_it() -> None:
     with pytest.raises(MissingRunContextError, match=r"outside a flow run"):
         get_run_logger()
+
+
+def test_a_timeout_also_stops_a_flow_called_from_a_worker_thread() -> None:
+    import threading
+
+    @flow(timeout_seconds=0.2)
+    def spins() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pass
+
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            spins()
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], FlowTimeoutError)
+    (run,) = runs_of("spins")
+    assert run.state.type.value == "FAILED"

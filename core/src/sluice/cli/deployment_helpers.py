@@ -139,7 +139,16 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
         path=sub_path or options.path,
     )
     deployment.check()
+    if options.apply:
+        _check_api_reachable()  # before uploading or writing: --apply must not fail half-way
     return deployment, output
+
+
+def _check_api_reachable() -> None:
+    from sluice.client import get_client
+
+    with get_client() as client:
+        client.health()
 
 
 def show_dry_run(deployment: Any, root: Path, output: Path) -> None:
