@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,21 @@ class PodmanEngine:
     mounts: list[str] = field(default_factory=list)
     #: The project's virtual-environment interpreter, valid inside a container with ``mounts``.
     python: str = ""
+
+    def container_fields(self, *extra_mounts: str, network_mode: str = "host") -> dict[str, Any]:
+        """Fields for a ``DockerContainer`` that runs the project's engine on this engine.
+
+        ``python -m sluice.engine`` with the project's interpreter, the local image (never pulled),
+        the host mounts plus ``extra_mounts`` (``/path:/path:ro`` — e.g. a deployment's local
+        folder), and host networking so a loopback ``SLUICE_API_URL`` works unchanged.
+        """
+        return {
+            "image": self.image,
+            "image_pull_policy": "NEVER",
+            "volumes": [*self.mounts, *extra_mounts],
+            "network_mode": network_mode,
+            "command": [self.python, "-m", "sluice.engine"],
+        }
 
     def podman(self, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run the ``podman`` command line against this engine's storage and configuration."""

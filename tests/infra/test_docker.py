@@ -41,14 +41,8 @@ def client(engine: PodmanEngine) -> Iterator[docker.DockerClient]:
 
 def python_block(engine: PodmanEngine, code: str, **fields: Any) -> DockerContainer:
     """A prepared block whose container runs ``code`` with the project's interpreter."""
-    fields.setdefault("network_mode", "none")
-    return DockerContainer(
-        image=engine.image,
-        image_pull_policy="NEVER",
-        volumes=engine.mounts,
-        command=[engine.python, "-u", "-c", code],
-        **fields,
-    ).prepare_for_flow_run(
+    settings = {**engine.container_fields(network_mode="none"), "command": [engine.python, "-u", "-c", code]}
+    return DockerContainer(**{**settings, **fields}).prepare_for_flow_run(
         FLOW_RUN_ID,
         flow_run_name="quiet-heron",
         deployment_id="9d8c7b6a-0000-4000-8000-000000000001",
@@ -170,6 +164,13 @@ def test_kill_stops_and_removes_a_running_container(
     assert result.status_code != 0
     with pytest.raises(docker.errors.NotFound):
         client.containers.get(run.identifier)
+
+
+def test_the_engine_module_runs_in_the_container(engine: PodmanEngine, capfd: pytest.CaptureFixture[str]) -> None:
+    # What an end-to-end run through an agent needs; without a flow run id the engine explains and exits 2.
+    result = DockerContainer(name="engine-check", **engine.container_fields()).run()
+    assert result.status_code == 2
+    assert "engine-check | sluice.engine: set SLUICE__FLOW_RUN_ID" in capfd.readouterr().out
 
 
 def test_a_command_missing_from_the_image_is_a_clear_error(engine: PodmanEngine, client: docker.DockerClient) -> None:
