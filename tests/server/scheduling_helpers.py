@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from sluice.server.database.tables import FlowRunStateTable, FlowRunTable
@@ -74,3 +75,22 @@ def history_of(app: Any, flow_run_id: Any) -> list[tuple[str, str]]:
 def hours(start: datetime, *offsets: float) -> list[datetime]:
     """``start`` plus each offset in hours."""
     return [start + timedelta(hours=offset) for offset in offsets]
+
+
+@pytest.fixture(autouse=True)
+def schedule_types(sluice_plugin_manager: Any) -> Any:
+    """The three first-party schedule types, registered on the test's plugin manager (import this
+    fixture into a test module to use it there)."""
+    import sluice_cron
+    import sluice_interval
+    import sluice_rrule
+
+    for module in (sluice_cron, sluice_interval, sluice_rrule):
+        sluice_plugin_manager.register(module, name=module.__name__)
+    return sluice_plugin_manager
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A controllable clock at one minute past a future midnight."""
+    return Clock(future_midnight() + timedelta(minutes=1))

@@ -9,28 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.server.scheduling_helpers import Clock, future_midnight, hours, make_scheduler, runs_of, times_of
+from tests.server.scheduling_helpers import clock, hours, make_scheduler, runs_of, schedule_types, times_of
+
+__all__ = ["clock", "schedule_types"]  # fixtures
 
 CRON_6H = {"type": "cron", "cron": "0 */6 * * *"}
 HOURLY = {"type": "cron", "cron": "0 * * * *"}
-
-
-@pytest.fixture(autouse=True)
-def schedule_types(sluice_plugin_manager):
-    """The three first-party schedule types, registered on the test's plugin manager."""
-    import sluice_cron
-    import sluice_interval
-    import sluice_rrule
-
-    for module in (sluice_cron, sluice_interval, sluice_rrule):
-        sluice_plugin_manager.register(module, name=module.__name__)
-    return sluice_plugin_manager
-
-
-@pytest.fixture
-def clock():
-    """One minute past a future midnight."""
-    return Clock(future_midnight() + timedelta(minutes=1))
 
 
 @pytest.fixture
@@ -281,7 +265,7 @@ def test_catchup_creates_at_most_max_runs_missed_runs(client, flow, app, schedul
     clock.now = midnight + timedelta(hours=20, minutes=1)
     scheduler.schedule_runs()
     late = [run.expected_start_time for run in runs_of(app, deployment.id) if run.state_name == "Late"]
-    assert late == hours(midnight, 6, 7, 8, 9, 10)  # max_runs=5, from the last run on
+    assert late == hours(midnight, 16, 17, 18, 19, 20)  # the latest max_runs=5 of the 15 missed
 
 
 def test_schedule_ids_are_stable_when_the_list_is_sent_again_in_another_order(client, flow):

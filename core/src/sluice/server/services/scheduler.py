@@ -4,8 +4,8 @@ Every ``scheduler_loop_seconds`` it pages through the deployments whose schedule
 active schedule with fewer than ``scheduler_min_runs`` future runs, creates its next runs: up to
 ``scheduler_max_runs`` within ``scheduler_max_scheduled_time`` (at least ``min_runs`` even past that
 horizon). A deployment with ``catchup`` also gets the runs missed since its last auto-scheduled run
-(while the scheduler was down), at most ``max_runs`` of them, marked Late; without it, times that
-passed are skipped.
+(while the scheduler was down) — the latest ``max_runs`` of them, marked Late; without it, times
+that passed are skipped. ``sluice deployment backfill`` creates any older ones.
 
 Safe on every replica at once: runs are keyed (``scheduled_runs.scheduled_run_key``) and inserted
 with ``ON CONFLICT DO NOTHING``. Each page is read, planned outside any write transaction, then
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sluice.schedules import Schedule
 from sluice.server.database.engine import Database
 from sluice.server.database.tables import DeploymentTable, FlowRunTable
 from sluice.server.database.types import utcnow
@@ -165,12 +167,12 @@ class Scheduler(Service):
         self._write(page, runs, report)
 
     def _dates(self, entry: ScheduleEntry, start: datetime, now: datetime) -> list[datetime]:
-        """The times ``entry`` should have runs for: missed ones from ``start`` (catch-up), then
+        """The times ``entry`` should have runs for: the latest missed ones since ``start`` (catch-up), then
         ``max_runs`` within the horizon, or ``min_runs`` when the horizon holds fewer."""
         schedule = self._schedules.get(entry.schedule)
         if schedule is None:
             return []
-        missed = schedule.get_dates(self.max_runs, start, now - _MICROSECOND) if start < now else []
+        missed = _latest_dates(schedule, self.max_runs, start, now) if start < now else []
         upcoming = schedule.get_dates(self.max_runs, now, now + self.max_scheduled_time)
         if len(upcoming) < self.min_runs:
             upcoming = schedule.get_dates(min(self.min_runs, self.max_runs), now)
@@ -196,6 +198,28 @@ class Scheduler(Service):
         report.deployments += len({run["deployment_id"] for run in inserted})
         report.created += len(inserted)
         report.work_queues.update(run["work_queue_name"] for run in inserted if run["work_queue_name"])
+
+
+def _latest_dates(schedule: Schedule, n: int, start: datetime, end: datetime) -> list[datetime]:
+    """The last ``n`` times ``schedule`` fires at or after ``start`` and before ``end``.
+
+    Schedules only count forward, so a window ending at ``end`` is doubled until it holds more than
+    ``n`` times (or reaches ``start``); only that window is then walked, keeping its last ``n``.
+    """
+    last = end - _MICROSECOND
+    window = timedelta(minutes=1)
+    while True:
+        lower = max(start, end - window)
+        if lower == start or len(schedule.get_dates(n + 1, lower, last)) > n:
+            break
+        window *= 2
+    latest: deque[datetime] = deque(maxlen=n)
+    while True:
+        chunk = schedule.get_dates(1000, lower, last)
+        latest.extend(chunk)
+        if len(chunk) < 1000:
+            return list(latest)
+        lower = chunk[-1] + _MICROSECOND
 
 
 def _future_run_counts(session: Session, deployment_ids: Sequence[UUID], now: datetime) -> dict[tuple[UUID, str], int]:
