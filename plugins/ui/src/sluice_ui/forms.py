@@ -218,8 +218,9 @@ def parse_schema_form(
             values[item.name] = value
         elif require_all and item.required and not (item.kind == "secret" and item.name in kept):
             errors[item.name] = "is required"
-    if not errors:
-        errors.update(_schema_errors(schema, values, {item.name for item in fields}, kept, require_all))
+    # Fields already wrong keep their own message; the schema speaks for the others.
+    for name, message in _schema_errors(schema, values, {item.name for item in fields}, kept, require_all).items():
+        errors.setdefault(name, message)
     for item in fields:
         item.error = errors.get(item.name)
     return values, fields, errors
