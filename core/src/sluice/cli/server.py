@@ -18,6 +18,20 @@ def _masked_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, except that SIGINT/SIGTERM end the process with status 0 after the clean
+        shutdown instead of being raised again (which would report the process as killed)."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            self._captured_signals.clear()
+
+    return Server
+
+
 @app.command("start")
 def start(
     host: str | None = typer.Option(None, "--host", help="Address to listen on [default: SLUICE_SERVER_HOST]."),
@@ -54,7 +68,7 @@ def start(
     typer.echo(f"Database: {_masked_url(settings.effective_database_url)}", err=True)
     if settings.api_key is None:
         typer.echo("No SLUICE_API_KEY set: the API is open to anyone who can reach it.", err=True)
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     server.run()  # uvicorn handles SIGINT/SIGTERM: stops accepting, finishes requests, runs the lifespan end
     if not server.started:
         from sluice.cli.errors import fail
