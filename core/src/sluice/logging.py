@@ -44,16 +44,19 @@ def _send_with_client(records: list[dict[str, Any]]) -> None:
 class LogShipper:
     """Collects run log records and sends them to the API in batches.
 
-    A failure to send is reported once on stderr and does not fail the flow: logs are a record of the
-    run, not part of it.
+    A batch goes when it is full, or at the latest ``BATCH_INTERVAL_SECONDS`` after its first record
+    (a daemon thread sends it, so ``run --watch`` sees quiet flows' logs too). A failure to send is
+    reported once on stderr and does not fail the flow: logs are a record of the run, not part of it.
     """
 
     def __init__(self, send: Sender | None = None) -> None:
         self._send = send or _send_with_client
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._pending: list[dict[str, Any]] = []
         self._oldest: float | None = None
         self._warned = False
+        self._flusher: threading.Thread | None = None
 
     def add(self, flow_run_id: UUID | str, level: int, name: str, message: str, created: float) -> None:
         """Queue one record; send the batch when it is full or old enough."""
@@ -68,21 +71,33 @@ class LogShipper:
             self._pending.append(record)
             if self._oldest is None:
                 self._oldest = time.monotonic()
-            due = len(self._pending) >= BATCH_SIZE or time.monotonic() - self._oldest >= BATCH_INTERVAL_SECONDS
+            due = len(self._pending) >= BATCH_SIZE
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_periodically, name="sluice-logs", daemon=True)
+                self._flusher.start()
         if due:
             self.flush()
 
+    def _flush_periodically(self) -> None:
+        while True:
+            time.sleep(BATCH_INTERVAL_SECONDS / 4)
+            with self._lock:
+                due = self._oldest is not None and time.monotonic() - self._oldest >= BATCH_INTERVAL_SECONDS
+            if due:
+                self.flush()
+
     def flush(self) -> None:
-        """Send every queued record now."""
-        with self._lock:
-            batch, self._pending, self._oldest = self._pending, [], None
-        for start in range(0, len(batch), BATCH_SIZE):
-            try:
-                self._send(batch[start : start + BATCH_SIZE])
-            except Exception as exc:  # never let log shipping fail a run
-                if not self._warned:
-                    self._warned = True
-                    print(f"sluice: could not ship flow run logs to the API: {exc}", file=sys.stderr)
+        """Send every queued record now (in the order they were logged)."""
+        with self._send_lock:
+            with self._lock:
+                batch, self._pending, self._oldest = self._pending, [], None
+            for start in range(0, len(batch), BATCH_SIZE):
+                try:
+                    self._send(batch[start : start + BATCH_SIZE])
+                except Exception as exc:  # never let log shipping fail a run
+                    if not self._warned:
+                        self._warned = True
+                        print(f"sluice: could not ship flow run logs to the API: {exc}", file=sys.stderr)
 
 
 _shipper: LogShipper | None = None
