@@ -29,8 +29,17 @@ def test_basepath_expands_the_home_folder(tmp_path: Path, monkeypatch: pytest.Mo
     assert (tmp_path / "store" / "a.txt").read_bytes() == b"x"
 
 
-def test_a_file_outside_the_base_is_not_readable_through_a_symlinked_name(tmp_path: Path) -> None:
+def test_dot_dot_cannot_reach_a_file_next_to_the_base(tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("outside")
     block = LocalFileSystem(basepath=str(tmp_path / "store"))
     with pytest.raises(ValueError, match="escapes"):
         block.read_path("sub/../../secret.txt")
+
+
+def test_uploading_the_base_folder_onto_itself_copies_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "flow.py").write_text("x = 1\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "flow.pyc").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert LocalFileSystem().put_directory(".") == 1
+    assert (tmp_path / "flow.py").read_text() == "x = 1\n"

@@ -65,6 +65,5 @@ class Azure(FsspecStorageBlock):
         return self.bucket_path
 
     def display_url(self) -> str:
-        """``az://container/prefix``, with the account name when it is known."""
-        url = f"az://{self.bucket_path}"
-        return f"{url} (account {self.azure_storage_account_name})" if self.azure_storage_account_name else url
+        """``az://container/prefix``."""
+        return f"az://{self.bucket_path}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from sluice.storage import FsspecStorageBlock
+from sluice.blocks import Progress
+from sluice.storage import FsspecStorageBlock, relative_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from fsspec import AbstractFileSystem
@@ -31,6 +32,28 @@ class LocalFileSystem(FsspecStorageBlock):
         from fsspec.implementations.local import LocalFileSystem as FsspecLocal
 
         return FsspecLocal()
+
+    def put_directory(
+        self,
+        local_path: str | Path = ".",
+        to_path: str | None = None,
+        ignore_file: str | Path | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Copy the tree at ``local_path`` under ``to_path``; return the number of files.
+
+        When the folder to upload already is the destination (the default ``basepath`` is the
+        current folder), nothing is copied: the files are where they must be.
+        """
+        destination = self._folder().joinpath(*relative_parts(to_path))
+        if Path(local_path).resolve() != destination:
+            return super().put_directory(local_path, to_path, ignore_file, progress)
+        from sluice.ignore import files_to_upload
+
+        total = len(files_to_upload(local_path, ignore_file))
+        if progress:
+            progress(total, total)
+        return total
 
     def base_path(self) -> str:
         """The absolute folder, ``~`` expanded."""
