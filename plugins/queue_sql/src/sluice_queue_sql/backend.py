@@ -64,7 +64,7 @@ class SqlQueueBackend:
         for attempt in range(1, _ATTEMPTS + 1):
             session = self.database.session()
             try:
-                runs = claims.claim(session, request, now, lock=not self.is_sqlite)
+                runs = claims.claim(session, request, lock=not self.is_sqlite)
                 session.commit()
                 return runs
             except OperationalError as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -30,11 +31,12 @@ from sluice.queues import ACTIVE_STATE_TYPES, ClaimRequest
 from sluice.schemas.states import StateCreate, StateType
 from sluice.server.api.common import json_list_has_all
 from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, WorkQueueTable
+from sluice.server.database.types import utcnow
 from sluice.server.orchestration import RETRY_NAME, apply_state
 
 _PENDING = StateCreate(type=StateType.PENDING)
 #: How far past the request's limit candidates are read, so runs over a limit do not hide others.
-_CANDIDATE_SLACK = 50
+_CANDIDATE_SLACK = 20
 _LAST_POLLED_EVERY = timedelta(seconds=5)
 
 
@@ -113,16 +115,17 @@ def _deployment_not_full() -> ColumnElement[bool]:
 
 def candidate_runs(
     session: Session, slots: Sequence[QueueSlot], horizon: datetime, count: int, lock: bool
-) -> list[FlowRunTable]:
+) -> list[Any]:
     """SCHEDULED runs of the slots' queues due by ``horizon``, oldest first, locked with SKIP LOCKED
-    on PostgreSQL."""
+    on PostgreSQL. Plain rows (``SimpleNamespace``), not ORM objects: they are written back in bulk."""
     if not slots:
         return []
     plain = [slot.row.name for slot in slots if not slot.row.filter]
     by_queue: list[ColumnElement[bool]] = [FlowRunTable.work_queue_name.in_(plain)] if plain else []
     by_queue += [queue_run_condition(session, slot.row) for slot in slots if slot.row.filter]
+    table = FlowRunTable.__table__
     query = (
-        select(FlowRunTable)
+        select(table)
         .where(
             FlowRunTable.state_type == StateType.SCHEDULED.value,
             FlowRunTable.state_name != RETRY_NAME,
@@ -134,11 +137,11 @@ def candidate_runs(
         .limit(count)
     )
     if lock:
-        query = query.with_for_update(skip_locked=True, key_share=True, of=FlowRunTable)
-    return list(session.scalars(query))
+        query = query.with_for_update(skip_locked=True, key_share=True, of=table)
+    return [SimpleNamespace(**row._mapping) for row in session.connection().execute(query)]
 
 
-def deployment_slots(session: Session, runs: Sequence[FlowRunTable], lock: bool) -> dict[UUID, int]:
+def deployment_slots(session: Session, runs: Sequence[Any], lock: bool) -> dict[UUID, int]:
     """Free slots of the limited deployments among ``runs`` (locked in id order on PostgreSQL)."""
     ids = sorted({run.deployment_id for run in runs if run.deployment_id is not None})
     if not ids:
@@ -162,7 +165,7 @@ def deployment_slots(session: Session, runs: Sequence[FlowRunTable], lock: bool)
     return {deployment_id: limit - active.get(deployment_id, 0) for deployment_id, limit in limits.items()}
 
 
-def _queue_of(run: FlowRunTable, slots: Sequence[QueueSlot], session_tags: dict[UUID, set[str]]) -> QueueSlot | None:
+def _queue_of(run: Any, slots: Sequence[QueueSlot], session_tags: dict[UUID, set[str]]) -> QueueSlot | None:
     for slot in slots:
         if not slot.row.filter and run.work_queue_name == slot.row.name:
             return slot
@@ -173,7 +176,7 @@ def _queue_of(run: FlowRunTable, slots: Sequence[QueueSlot], session_tags: dict[
     return None
 
 
-def _deployment_tags(session: Session, runs: Sequence[FlowRunTable], slots: Sequence[QueueSlot]) -> dict[UUID, set]:
+def _deployment_tags(session: Session, runs: Sequence[Any], slots: Sequence[QueueSlot]) -> dict[UUID, set]:
     if not any(slot.row.filter for slot in slots):
         return {}
     ids = {run.deployment_id for run in runs if run.deployment_id is not None}
@@ -183,9 +186,7 @@ def _deployment_tags(session: Session, runs: Sequence[FlowRunTable], slots: Sequ
     return {row.id: set(row.tags or []) for row in rows}
 
 
-def admit(
-    session: Session, runs: Sequence[FlowRunTable], slots: Sequence[QueueSlot], limit: int, lock: bool
-) -> list[FlowRunTable]:
+def admit(session: Session, runs: Sequence[Any], slots: Sequence[QueueSlot], limit: int, lock: bool) -> list[Any]:
     """The candidates that fit the request's limit, their queue's and their deployment's slots."""
     free_by_deployment = deployment_slots(session, runs, lock)
     tags = _deployment_tags(session, runs, slots)
@@ -207,12 +208,11 @@ def admit(
     return admitted
 
 
-def mark_pending(session: Session, runs: Sequence[FlowRunTable], agent_id: UUID, now: datetime) -> None:
+def mark_pending(session: Session, runs: Sequence[Any], agent_id: UUID, now: datetime) -> None:
     """Set ``runs`` PENDING for ``agent_id`` with a history row each (bulk statements)."""
     history: list[dict[str, Any]] = []
     values: list[dict[str, Any]] = []
     for run in runs:
-        session.expunge(run)  # written below with bulk statements, not by the unit of work
         history.append(apply_state(run, _PENDING, now))
         run.agent_id = agent_id
         values.append(
@@ -301,13 +301,16 @@ def next_due_time(session: Session, request: ClaimRequest) -> datetime | None:
     return value
 
 
-def claim(session: Session, request: ClaimRequest, now: datetime, lock: bool) -> list[FlowRunTable]:
+def claim(session: Session, request: ClaimRequest, lock: bool) -> list[Any]:
     """Run steps 1–5 in ``session``'s transaction (the caller commits) and return the claimed runs."""
     queues = requested_queues(session, request, lock)
     slots = queue_slots(session, queues)
-    horizon = now + timedelta(seconds=max(0.0, request.prefetch_seconds))
+    horizon = utcnow() + timedelta(seconds=max(0.0, request.prefetch_seconds))
     runs = candidate_runs(session, slots, horizon, request.limit + _CANDIDATE_SLACK, lock)
     admitted = admit(session, runs, slots, request.limit, lock)
+    # The PENDING time is taken once every lock is held: a run that freed a slot this claim counted
+    # as free always ended earlier, so the state history never shows a limit exceeded.
+    now = utcnow()
     if admitted:
         mark_pending(session, admitted, request.agent_id, now)
     touch_queues(session, queues, now)
