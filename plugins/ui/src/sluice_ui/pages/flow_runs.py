@@ -101,7 +101,14 @@ async def _run_context(api: UiApi, flow_run_id: str) -> dict[str, Any]:
     run = await api.flow_run(flow_run_id)
     states = await api.flow_run_states(flow_run_id)
     logs = await api.logs(flow_run_ids=[flow_run_id], limit=MAX_LOGS)
+    agent_name = None
+    if run.agent_id is not None:
+        try:
+            agent_name = (await api.call("GET", f"/agents/{run.agent_id}")).get("name")
+        except (ApiError, AttributeError):
+            agent_name = None  # an agent that was removed since, or a server without agents
     return {
+        "agent_name": agent_name,
         "run": run,
         "states": states,
         "logs": logs,
