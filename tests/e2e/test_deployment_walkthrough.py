@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -94,3 +95,59 @@ def test_bad_input_in_a_subprocess_is_one_line_and_writes_nothing(tmp_path: Path
     assert result.returncode == 1
     assert result.stderr == "Error: --override 'x' is not KEY=VALUE (e.g. --override env.LOG_LEVEL=DEBUG)\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["flows"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_health(url: str, server: subprocess.Popen[str]) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited early"
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not answer within 60 s")
+
+
+def test_walkthrough_with_a_server_and_an_agent(tmp_path: Path, monkeypatch: Any) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "marvin.py").write_text(MARVIN)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    server = subprocess.Popen(
+        [str(BIN / "sluice"), "server", "start", "--port", str(port), "--no-services"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    agent: subprocess.Popen[str] | None = None
+    try:
+        wait_for_health(url, server)
+        monkeypatch.setenv("SLUICE_API_URL", url)
+        agent = subprocess.Popen(
+            [str(BIN / "sluice"), "agent", "start", "-q", "test", "--prefetch-seconds", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        sluice(tmp_path, "deployment", "build", "flows/marvin.py:say_hi", "-n", "marvin", "-q", "test", "--apply")
+        watched = sluice(tmp_path, "deployment", "run", "say-hi/marvin", "--param", "name=Arthur", "--watch")
+        assert "Hello Arthur!" in watched.stdout
+        assert "is Completed" in watched.stdout
+    finally:
+        for process in (agent, server):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=60)
