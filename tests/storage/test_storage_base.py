@@ -48,3 +48,15 @@ def test_library_errors_become_one_line_with_a_hint(error: Exception, start: str
     message = describe_library_error(error)
     assert message.startswith(start)
     assert "\n" not in message
+
+
+def test_a_missing_file_whose_name_holds_an_http_code_is_still_not_found() -> None:
+    assert describe_library_error(FileNotFoundError("flows/403-timeout.py")).startswith("not found")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("Server failed to authenticate the request"), OSError("HTTP 403 from server")],
+)
+def test_access_errors_of_generic_types_are_recognised_by_their_words(error: Exception) -> None:
+    assert describe_library_error(error).startswith("access denied")

@@ -109,9 +109,7 @@ def describe_library_error(exc: BaseException) -> str:
         "logon failure",
         "status_logon_failure",
         "invalid credentials",
-        "permission",
-        "401",
-        "403",
+        "permission denied",
     )
     unreachable_words = (
         "could not connect",
@@ -121,19 +119,28 @@ def describe_library_error(exc: BaseException) -> str:
         "connect call failed",
         "name or service not known",
         "timed out",
-        "timeout",
         "unreachable",
         "nodename nor servname",
         "temporary failure in name resolution",
     )
-    if any(word in lowered for word in unreachable_words) or isinstance(exc, ConnectionError | TimeoutError):
-        return f"cannot reach the server: {text} — check the host, the port and that the service is running"
-    if isinstance(exc, PermissionError) or any(word in lowered for word in access_words):
-        return f"access denied: {text} — check the credentials"
-    if isinstance(exc, FileNotFoundError) or any(
-        word in lowered for word in ("nosuchbucket", "not found", "notfound", "does not exist", "no such")
-    ):
-        return "not found — check that the bucket, container or share exists and the path is right"
+    not_found_words = ("nosuchbucket", "not found", "notfound", "does not exist", "no such")
+    unreachable = f"cannot reach the server: {text} — check the host, the port and that the service is running"
+    denied = f"access denied: {text} — check the credentials"
+    not_found = "not found — check that the bucket, container or share exists and the path is right"
+    # The exception's type says most; words are the fallback for libraries that raise generic types
+    # (and the message may hold a path, so the type checks come first).
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return unreachable
+    if isinstance(exc, PermissionError):
+        return denied
+    if isinstance(exc, FileNotFoundError):
+        return not_found
+    if any(word in lowered for word in unreachable_words):
+        return unreachable
+    if any(word in lowered for word in access_words) or re.search(r"\b40[13]\b", lowered):
+        return denied
+    if any(word in lowered for word in not_found_words):
+        return not_found
     return f"{type(exc).__name__}: {text}"
 
 
