@@ -202,7 +202,7 @@ def describe_deployment(
     from pydantic import ValidationError
 
     from sluice.flows import file_md5
-    from sluice.runner import jsonable
+    from sluice.parameters import jsonable
     from sluice.schedules import format_validation_error
 
     if storage is None:

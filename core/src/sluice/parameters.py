@@ -260,6 +260,13 @@ def _describe_errors(fn: Callable[..., Any], exc: ValidationError) -> str:
     return f"invalid parameters for flow function {fn.__name__!r}: " + "; ".join(parts)
 
 
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON-compatible data (pydantic models, dates, UUIDs…); anything else as its repr."""
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value, fallback=repr)
+
+
 def bind_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of a call ``fn(*args, **kwargs)`` by name (``*args`` as a list, ``**kwargs`` as a dict)."""
     signature = inspect.signature(fn)

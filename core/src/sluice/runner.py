@@ -18,18 +18,11 @@ from uuid import UUID
 from sluice.context import FlowRunContext, flow_run_context, get_flow_run_context
 from sluice.errors import ParameterError, RunNotClaimable
 from sluice.logging import flush_logs, run_logger_for
-from sluice.parameters import bind_arguments, call_with_parameters
+from sluice.parameters import bind_arguments, call_with_parameters, jsonable
 from sluice.timeouts import timeout_after
 
 if TYPE_CHECKING:  # pragma: no cover
     from sluice.flows import Flow
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as JSON-compatible data (pydantic models, dates, UUIDs…); anything else as its repr."""
-    from pydantic_core import to_jsonable_python
-
-    return to_jsonable_python(value, fallback=repr)
 
 
 def failure_message(exc: BaseException) -> str:

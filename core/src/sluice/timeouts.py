@@ -7,7 +7,6 @@ thread, which takes effect at its next Python instruction.
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import threading
 import time
@@ -70,6 +69,8 @@ def _thread_timeout(seconds: float) -> Iterator[None]:
     done = threading.Event()
 
     def interrupt() -> None:
+        import ctypes
+
         if not done.is_set():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(_AsyncTimeout))
 
