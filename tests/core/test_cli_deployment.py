@@ -421,3 +421,30 @@ def test_run_with_bad_options_creates_no_run(project: Path, options: list[str], 
 
 def test_a_name_without_a_flow_is_explained(project: Path) -> None:
     assert_error(sluice("deployment", "inspect", "marvin"), "use 'flow-name/deployment-name'")
+
+
+def test_build_with_path_makes_the_entrypoint_relative_to_it(project: Path) -> None:
+    built(project, "--path", "flows")
+    data = yaml.safe_load((project / "say_hi-deployment.yaml").read_text())
+    assert data["path"] == str((project / "flows").resolve())
+    assert data["entrypoint"] == "marvin.py:say_hi"
+    assert sluice("deployment", "apply", "say_hi-deployment.yaml").exit_code == 0
+    executed = sluice("deployment", "execute", "say-hi/marvin")
+    assert executed.exit_code == 0, executed.stdout + executed.stderr
+
+
+def test_build_with_a_saved_infrastructure_block(project: Path) -> None:
+    from sluice.plugins import get_registry
+
+    get_registry("infrastructure").get("process")(env={"GREETING": "hi"}).save("local")
+    applied(project, "-ib", "process/local")
+    data = yaml.safe_load((project / "say_hi-deployment.yaml").read_text())
+    assert data["infrastructure"]["_block_document_name"] == "local"
+    inspected = json.loads(sluice("deployment", "inspect", "say-hi/marvin", "--json").stdout)
+    assert inspected["infrastructure_document_id"] is not None
+    assert inspected["infrastructure"]["env"] == {"GREETING": "hi"}
+
+
+def test_build_with_a_missing_infrastructure_block_changes_nothing(project: Path) -> None:
+    assert_error(sluice("deployment", "build", "flows/marvin.py:say_hi", "-n", "m", "-ib", "process/nope"), "not found")
+    assert_nothing_written(project)
