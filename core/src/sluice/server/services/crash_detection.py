@@ -2,7 +2,9 @@
 
 Every quarter of ``agent_heartbeat_timeout`` (at least every 0.5 s, at most every 15 s), each agent
 whose last heartbeat is older than the timeout has its PENDING, RUNNING and CANCELLING runs set
-CRASHED, with the agent's name and silence in the state message. One transaction per loop; on
+CRASHED, with the agent's name and silence in the state message. A server judges no agent before
+it has itself been up for the timeout: silence while the server was down (a restart, an upgrade) is
+not the agent's. One transaction per loop; on
 PostgreSQL rows another transaction holds are skipped until the next loop, so replicas never
 crash one run twice.
 """
@@ -39,6 +41,7 @@ class CrashDetection(Service):
         super().__init__(database, settings)
         self.timeout = timedelta(seconds=settings.agent_heartbeat_timeout)
         self.loop_seconds = min(15.0, max(0.5, settings.agent_heartbeat_timeout / 4))  # type: ignore[misc]
+        self.started_at = utcnow()
 
     async def run_once(self) -> None:
         """One loop, in a worker thread."""
@@ -49,6 +52,8 @@ class CrashDetection(Service):
     def crash_runs_of_silent_agents(self, now: datetime | None = None) -> int:
         """Set CRASHED every active run of an agent silent for longer than the timeout; returns how many."""
         now = now or utcnow()
+        if now - self.started_at < self.timeout:
+            return 0  # agents may not have reached this server yet
         cutoff = now - self.timeout
         with self.database.session() as session:
             silent = {

@@ -1,0 +1,30 @@
+"""Flows the agent end-to-end tests deploy."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sluice import flow, get_run_logger
+
+
+@flow(name="wait-for-file")
+def wait_for_file(path: str, timeout: float = 120.0) -> str:
+    """Log that it started, then wait until ``path`` exists (the test's signal to finish)."""
+    logger = get_run_logger()
+    logger.info("waiting for %s", path)
+    deadline = time.monotonic() + timeout
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.05)
+    logger.info("released")
+    return "released"
+
+
+@flow(name="always-fails", retries=2, retry_delay_seconds=0)
+def always_fails(marker: str) -> None:
+    """Count its attempts in ``marker`` (one line each), then raise."""
+    with open(marker, "a") as handle:
+        handle.write("attempt\n")
+    raise ValueError("the flow failed on purpose")
