@@ -117,7 +117,7 @@ class GitHub(StorageBlock):
         return "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
 
     def _git_environment(self) -> dict[str, str]:
-        environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "echo", "LC_ALL": "C"}
+        environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
         if self.access_token is not None and self.access_token.get_secret_value():
             # The same as `git -c http.extraHeader=...`, but through the environment so the token
             # appears neither in the URL nor in the command line other users can see with `ps`.
