@@ -6,6 +6,7 @@ Each bad-input test checks the one-line message, the exit code, and that nothing
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -448,3 +449,17 @@ def test_build_with_a_saved_infrastructure_block(project: Path) -> None:
 def test_build_with_a_missing_infrastructure_block_changes_nothing(project: Path) -> None:
     assert_error(sluice("deployment", "build", "flows/marvin.py:say_hi", "-n", "m", "-ib", "process/nope"), "not found")
     assert_nothing_written(project)
+
+
+def test_build_from_a_module_entrypoint_keeps_it(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "flows" / "__init__.py").write_text("")
+    (project / "flows" / "modflow_unique.py").write_text(MARVIN)
+    monkeypatch.syspath_prepend(str(project))
+    applied_result = sluice("deployment", "build", "flows.modflow_unique:say_hi", "-n", "mod", "-q", "test", "--apply")
+    assert applied_result.exit_code == 0, applied_result.stderr
+    data = yaml.safe_load((project / "say_hi-deployment.yaml").read_text())
+    assert data["entrypoint"] == "flows.modflow_unique:say_hi"
+    executed = sluice("deployment", "execute", "say-hi/mod")
+    for module in [name for name in sys.modules if name == "flows" or name.startswith("flows.")]:
+        monkeypatch.delitem(sys.modules, module)
+    assert executed.exit_code == 0, executed.stdout + executed.stderr

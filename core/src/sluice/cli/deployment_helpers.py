@@ -111,7 +111,7 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
         schedule_from_options,
     )
     from sluice.deployments import Deployment
-    from sluice.flows import load_flow_from_entrypoint, split_entrypoint
+    from sluice.flows import is_file_entrypoint, load_flow_from_entrypoint, split_entrypoint
 
     overrides = parse_assignments(options.overrides, "--override", decode_json=False)
     schedule = schedule_from_options(options.cron, options.interval, options.rrule, options.timezone)
@@ -137,6 +137,8 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
         parameters=parameters,
         tags=options.tags,
         path=sub_path or options.path,
+        # a module entrypoint stays one: the engine imports it the same way
+        entrypoint=None if is_file_entrypoint(split_entrypoint(options.entrypoint)[0]) else options.entrypoint,
     )
     deployment.check()
     if options.apply:
