@@ -369,3 +369,21 @@ def test_block_create_requires_the_required_fields(client: TestClient) -> None:
     assert response.status_code == 422
     assert 'id="error-block.password"' in response.text and 'id="error-block.url"' in response.text
     assert client.post("/api/block_documents/filter", json={}).json() == []
+
+
+def test_work_queue_page_lists_the_agents_polling_it(client: TestClient, deployment: dict[str, Any]) -> None:
+    client.post("/api/agents/", json={"name": "agent-on-gpu-box", "queues": ["test"]})
+    client.post("/api/agents/", json={"name": "agent-elsewhere", "queues": ["other"]})
+    queue = client.get("/api/work_queues/name/test").json()
+    html = client.get(f"/work-queues/{queue['id']}").text
+    assert "agent-on-gpu-box" in html and "agent-elsewhere" not in html
+
+
+def test_an_installed_block_type_is_registered_when_its_first_document_is_saved(client: TestClient) -> None:
+    new = "/blocks/new?type=process"
+    assert client.get(new).status_code == 200
+    assert client.get("/api/block_types/slug/process").status_code == 404  # showing the form changes nothing
+    response = post_form(client, new, new, {"name": "local-runner"})
+    assert response.status_code == 303, response.text
+    document = client.get("/api/block_documents/name/process/local-runner").json()
+    assert document["block_schema_id"] is not None

@@ -130,14 +130,24 @@ def check_schedule(schedule: dict[str, Any]) -> tuple[dict[str, Any] | None, str
 
 
 def preview(form: Mapping[str, Any], existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The answer of the live preview: ``{"ok", "description", "dates", "error"}``."""
+    """The answer of the live preview: ``{"ok", "description", "dates", "labels", "error"}``.
+
+    ``dates`` are ISO 8601; ``labels`` the same times for people, in the schedule's time zone.
+    """
     schedule, error = schedule_from_form(form, existing)
     if error:
-        return {"ok": False, "description": "", "dates": [], "error": error}
+        return {"ok": False, "description": "", "dates": [], "labels": [], "error": error}
     if schedule is None:
-        return {"ok": True, "description": "no schedule: runs only when started by hand", "dates": [], "error": None}
+        words = "no schedule: runs only when started by hand"
+        return {"ok": True, "description": words, "dates": [], "labels": [], "error": None}
     from sluice.schedules import schedule_from_dict
 
     parsed = schedule_from_dict(schedule)
-    dates = [date.isoformat() for date in parsed.get_dates(PREVIEW_COUNT)]
-    return {"ok": True, "description": parsed.describe(), "dates": dates, "error": None}
+    dates = parsed.get_dates(PREVIEW_COUNT)
+    return {
+        "ok": True,
+        "description": parsed.describe(),
+        "dates": [date.isoformat() for date in dates],
+        "labels": [date.strftime("%a %Y-%m-%d %H:%M %Z") for date in dates],
+        "error": None,
+    }

@@ -38,21 +38,30 @@ def installed_block_classes() -> dict[str, type[Any]]:
     return classes
 
 
-async def block_schema(api: UiApi, slug: str) -> BlockSchema | None:
-    """The type's stored schema; for an installed type not registered yet, register it first."""
+async def block_schema(api: UiApi, slug: str, register: bool) -> tuple[list[str], dict[str, Any], str | None] | None:
+    """``(secret fields, JSON schema of the fields, stored schema id)`` of a block type, or None.
+
+    A type the server does not know yet but an installed plugin provides is described from its
+    class; with ``register`` it is registered on the server first (what ``Block.save`` does too).
+    """
     schema = await api.block_schema_for(slug)
     if schema is not None:
-        return schema
+        return schema.secret_fields, schema.fields, str(schema.id)
     cls = installed_block_classes().get(slug)
     if cls is None:
         return None
+    described = cls.block_schema()
+    if not register:
+        return list(described["secret_fields"]), dict(described["fields"]), None
     await api.call(
         "POST",
         "/block_types/",
         json={"slug": slug, "name": cls.display_name(), "description": cls.description() or None},
     )
-    data = await api.call("POST", "/block_schemas/", json={"block_type_slug": slug, **cls.block_schema()})
-    return BlockSchema.model_validate(data)
+    stored = BlockSchema.model_validate(
+        await api.call("POST", "/block_schemas/", json={"block_type_slug": slug, **described})
+    )
+    return stored.secret_fields, stored.fields, str(stored.id)
 
 
 @router.get("/blocks")
@@ -74,13 +83,11 @@ async def blocks_page(request: Request, session: SessionDep) -> Response:
 async def new_block_form(request: Request, session: SessionDep, type: str = "") -> Response:
     """The create form of a block type, generated from its schema."""
     api = get_api(request)
-    try:
-        schema = await block_schema(api, type)
-    except ApiError as exc:
-        return error_page(request, exc)
-    if schema is None:
+    found = await block_schema(api, type, register=False)
+    if found is None:
         return error_page(request, ApiError(404, f"block type {type!r} is neither registered nor installed"))
-    fields = schema_fields(schema.fields, {}, BLOCK_PREFIX, schema.secret_fields)
+    secret_fields, field_schema, _ = found
+    fields = schema_fields(field_schema, {}, BLOCK_PREFIX, secret_fields)
     context = {"slug": type, "name": "", "fields": fields, "errors": {}, "form_error": None, "document": None}
     return render(request, "block_form.html", context)
 
@@ -91,17 +98,21 @@ async def create_block(request: Request, session: CsrfDep, type: str = "") -> Re
     api = get_api(request)
     form = await request.form()
     slug = str(form.get("block_type_slug") or type)
-    schema = await block_schema(api, slug)
-    if schema is None:
+    try:
+        found = await block_schema(api, slug, register=True)
+    except ApiError as exc:
+        return error_page(request, exc)
+    if found is None:
         return error_page(request, ApiError(404, f"block type {slug!r} is neither registered nor installed"))
-    data, fields, errors = parse_schema_form(schema.fields, form, BLOCK_PREFIX, schema.secret_fields)
+    secret_fields, field_schema, schema_id = found
+    data, fields, errors = parse_schema_form(field_schema, form, BLOCK_PREFIX, secret_fields)
     name = str(form.get("name") or "").strip()
     if not name:
         errors["name"] = "is required"
     context = {"slug": slug, "name": name, "fields": fields, "errors": errors, "document": None}
     context["form_error"] = errors.get("")
     if not errors:
-        body = {"name": name, "block_type_slug": slug, "block_schema_id": str(schema.id), "data": data}
+        body = {"name": name, "block_type_slug": slug, "block_schema_id": schema_id, "data": data}
         try:
             document = await api.create_block_document(body)
         except ApiError as exc:

@@ -9,7 +9,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import TypeAdapter
 
+from sluice.schemas.agents import Agent
 from sluice_ui.api import ApiError, UiApi, get_api
 from sluice_ui.pages.common import error_page, gather_flow_runs, iso
 from sluice_ui.pages.dashboard import queue_health
@@ -78,15 +80,14 @@ async def create_work_queue(request: Request, session: CsrfDep) -> Response:
     return render(request, "work_queues.html", context, status_code=422)
 
 
-async def _agents(api: UiApi, queue_name: str) -> list[dict[str, Any]]:
-    """The agents polling the queue, when the server has an agents endpoint ([] otherwise)."""
+async def _agents(api: UiApi, queue_name: str) -> list[Agent]:
+    """The agents that poll the queue (by the queues they registered with)."""
     try:
-        agents = await api.call("POST", "/agents/filter", json={})
+        data = await api.call("POST", "/agents/filter", json={"limit": 1000})
     except ApiError:
-        return []
-    if not isinstance(agents, list):
-        return []
-    return [agent for agent in agents if isinstance(agent, dict) and queue_name in (agent.get("queues") or [])]
+        return []  # a server without the agents endpoint
+    agents = TypeAdapter(list[Agent]).validate_python(data or [])
+    return [agent for agent in agents if queue_name in agent.queues]
 
 
 @router.get("/work-queues/{work_queue_id}")

@@ -53,9 +53,10 @@ function schedulePreview(fieldset) {
     if (answer.dates.length) {
       const list = document.createElement("ol");
       list.id = "preview-dates";
-      answer.dates.forEach((date) => {
+      answer.dates.forEach((date, index) => {
         const item = document.createElement("li");
-        item.textContent = date;
+        item.textContent = answer.labels[index] || date;
+        item.title = date;
         list.append(item);
       });
       output.append(list);
