@@ -179,6 +179,8 @@ def test_build_uploads_to_a_storage_block_and_execute_pulls_from_it(project: Pat
     data = yaml.safe_load((project / "say_hi-deployment.yaml").read_text())
     assert data["path"] == "sub"
     assert data["storage"]["_block_document_name"] == "shared"
+    inspected = json.loads(sluice("deployment", "inspect", "say-hi/stored", "--json").stdout)
+    assert inspected["storage"]["name"] == "shared" and inspected["storage"]["type"] == "local-file-system"
     (project / "flows" / "marvin.py").unlink()  # the run must use the uploaded copy
     executed = sluice("deployment", "execute", "say-hi/stored", "--param", "name=Ford")
     assert executed.exit_code == 0, executed.stderr

@@ -250,6 +250,9 @@ def inspect_command(name: str, as_json: bool) -> None:
         if remote.infrastructure_document_id:
             document = client.read_block_document(remote.infrastructure_document_id)
             data["infrastructure"] = {"type": document.block_type_slug, **document.data}
+        if remote.storage_document_id:  # secrets stay masked
+            document = client.read_block_document(remote.storage_document_id)
+            data["storage"] = {"type": document.block_type_slug, "name": document.name, **document.data}
     if as_json:
         echo(json.dumps(data, indent=2))
         return
