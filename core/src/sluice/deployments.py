@@ -231,8 +231,11 @@ class Deployment(BaseModel):
             body["storage_document_id"] = _document_id(self.storage, "storage")
         if not only_set or "infrastructure" in explicit:
             infrastructure = self.infrastructure or default_infrastructure()
-            body["infrastructure_document_id"] = _document_id(infrastructure, "infrastructure", required=False)
-            body["infrastructure"] = {"type": infrastructure.block_type_slug, **infrastructure.data(True)}
+            document_id = _document_id(infrastructure, "infrastructure", required=False)
+            body["infrastructure_document_id"] = document_id
+            # a saved block is referenced, never copied (its secrets stay in the block document)
+            anonymous = {"type": infrastructure.block_type_slug, **infrastructure.data(include_secrets=True)}
+            body["infrastructure"] = None if document_id else anonymous
         return body
 
     def check(self) -> None:
