@@ -387,3 +387,19 @@ def test_an_installed_block_type_is_registered_when_its_first_document_is_saved(
     assert response.status_code == 303, response.text
     document = client.get("/api/block_documents/name/process/local-runner").json()
     assert document["block_schema_id"] is not None
+
+
+def test_edit_without_touching_the_schedule_keeps_every_schedule(client: TestClient) -> None:
+    schedules = [
+        {"schedule": {"type": "cron", "cron": "0 9 * * *"}, "active": True},
+        {"schedule": {"type": "cron", "cron": "0 18 * * *"}, "active": True},
+    ]
+    body = {"name": "twice", "flow_name": "daily", "schedules": schedules}
+    deployment = client.post("/api/deployments/", json=body).json()
+    page = f"/deployments/{deployment['id']}/edit"
+    assert "has 2 schedules" in client.get(page).text
+    data = {"description": "still twice", "work_queue_name": "default", "schedule_kind": "cron"}
+    response = post_form(client, page, page, {**data, "schedule_cron": "0 9 * * *", "schedule_timezone": "UTC"})
+    assert response.status_code == 303, response.text
+    stored = client.get(f"/api/deployments/{deployment['id']}").json()
+    assert stored["description"] == "still twice" and len(stored["schedules"]) == 2

@@ -118,6 +118,18 @@ def schedule_from_form(
     return check_schedule(schedule)
 
 
+def same_schedule(first: Mapping[str, Any] | None, second: Mapping[str, Any] | None) -> bool:
+    """True when both are no schedule, or the same schedule once each is read by its type."""
+    if not first or not second:
+        return not first and not second
+    from sluice.schedules import schedule_from_dict
+
+    try:
+        return schedule_from_dict(dict(first)) == schedule_from_dict(dict(second))
+    except (SluiceError, ValueError):
+        return dict(first) == dict(second)
+
+
 def check_schedule(schedule: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """``(schedule, None)`` when ``schedule_from_dict`` accepts it, else ``(None, its message)``."""
     from sluice.schedules import schedule_from_dict

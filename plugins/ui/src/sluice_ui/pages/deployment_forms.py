@@ -16,7 +16,7 @@ from sluice.schemas import Deployment
 from sluice_ui.api import ApiError, get_api
 from sluice_ui.forms import PARAM_PREFIX, parse_schema_form, schema_fields
 from sluice_ui.pages.common import error_page, split_tags
-from sluice_ui.schedule_form import FORM_KINDS, form_values, preview, schedule_from_form
+from sluice_ui.schedule_form import FORM_KINDS, form_values, preview, same_schedule, schedule_from_form
 from sluice_ui.session import CsrfDep, SessionDep
 from sluice_ui.templating import redirect, render
 
@@ -160,13 +160,15 @@ async def edit(request: Request, deployment_id: str, session: CsrfDep) -> Respon
     )
     if errors:
         return render(request, "deployment_edit.html", context, status_code=422)
-    changes = {
+    changes: dict[str, Any] = {
         "description": description.strip() or None,
         "tags": split_tags(str(form.get("tags") or "")),
         "parameters": parameters,
         "work_queue_name": queue,
-        "schedule": schedule,
     }
+    # Sent only when changed: the shorthand replaces every schedule a deployment has.
+    if not same_schedule(schedule, deployment.schedule):
+        changes["schedule"] = schedule
     try:
         await api.update_deployment(deployment_id, changes)
     except ApiError as exc:

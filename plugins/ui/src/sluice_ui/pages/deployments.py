@@ -85,6 +85,7 @@ async def deployment_page(request: Request, deployment_id: str, session: Session
         "deployment": deployment,
         "fields": [(name, values.get(name)) for name in DEPLOYMENT_FIELDS],
         "schedule_words": describe_schedule(deployment.schedule),
+        "all_schedules": [(describe_schedule(entry.schedule), entry.active) for entry in deployment.schedules],
         "schedule_dates": next_dates(deployment.schedule),
         "upcoming": upcoming,
         "recent": recent,
