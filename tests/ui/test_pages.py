@@ -403,3 +403,20 @@ def test_edit_without_touching_the_schedule_keeps_every_schedule(client: TestCli
     assert response.status_code == 303, response.text
     stored = client.get(f"/api/deployments/{deployment['id']}").json()
     assert stored["description"] == "still twice" and len(stored["schedules"]) == 2
+
+
+def test_an_overdue_scheduled_run_is_listed_as_late(client: TestClient, deployment: dict[str, Any]) -> None:
+    past = "2020-01-01T00:00:00Z"
+    body = {"state": {"type": "SCHEDULED", "scheduled_time": past}, "name": "forgotten-run"}
+    client.post(f"/api/deployments/{deployment['id']}/create_flow_run", json=body)
+    html = client.get("/").text
+    late_section = html[html.index('id="late-runs"') :]
+    assert "forgotten-run" in late_section and 'class="badge state-late"' in late_section
+
+
+def test_cancel_of_a_run_not_started_yet_cancels_it(client: TestClient, deployment: dict[str, Any]) -> None:
+    run = client.post(f"/api/deployments/{deployment['id']}/create_flow_run", json={}).json()
+    page = f"/flow-runs/{run['id']}"
+    post_form(client, page, f"{page}/cancel", {})
+    assert client.get(f"/api/flow_runs/{run['id']}").json()["state_type"] == "CANCELLED"
+    assert "Run cancelled." in client.get(page).text
