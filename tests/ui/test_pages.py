@@ -420,3 +420,9 @@ def test_cancel_of_a_run_not_started_yet_cancels_it(client: TestClient, deployme
     post_form(client, page, f"{page}/cancel", {})
     assert client.get(f"/api/flow_runs/{run['id']}").json()["state_type"] == "CANCELLED"
     assert "Run cancelled." in client.get(page).text
+
+
+def test_an_api_refusal_a_page_did_not_expect_is_an_error_page(client: TestClient) -> None:
+    response = client.get("/work-queues/not-a-uuid")
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html") and "Error 422" in response.text

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from sluice_ui.api import ApiError
 from sluice_ui.session import CsrfRefused, LoginRequired, login_redirect
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -26,6 +27,14 @@ def mount_ui(app: FastAPI) -> None:
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfRefused, csrf_refused)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, api_refused)  # type: ignore[arg-type]
+
+
+async def api_refused(request: Request, exc: ApiError) -> Response:
+    """An API answer a page did not expect (a 404 for an id in the URL, a busy database…): an error page."""
+    from sluice_ui.pages.common import error_page
+
+    return error_page(request, exc)
 
 
 async def csrf_refused(request: Request, exc: CsrfRefused) -> Response:
