@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from sluice_ui.session import CSRF_FIELD, api_key_of, get_session, save_session
 
@@ -131,8 +130,3 @@ def redirect(request: Request, url: str, flash: str | None = None) -> Response:
     if flash:
         get_session(request).flash(flash)
     return save_session(request, RedirectResponse(url, status_code=303))
-
-
-def markup(html: str) -> Markup:
-    """Mark HTML the UI built itself (its SVG charts) as safe; it escapes every value it puts in."""
-    return Markup(html)
