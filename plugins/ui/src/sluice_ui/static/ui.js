@@ -37,7 +37,9 @@ function schedulePreview(fieldset) {
     });
   };
   let pending = null;
+  let latest = 0;
   const refresh = async () => {
+    const ticket = ++latest;
     const url = new URL(fieldset.dataset.previewUrl, window.location.origin);
     fieldset.querySelectorAll("input, select, textarea").forEach((input) => {
       if (input.name) url.searchParams.set(input.name, input.value);
@@ -45,6 +47,7 @@ function schedulePreview(fieldset) {
     const response = await fetch(url, { headers: { "X-Sluice-Fragment": "1" } });
     if (!response.ok) return;
     const answer = await response.json();
+    if (ticket !== latest) return; // an answer to older input arrived late: a newer one is coming
     output.replaceChildren();
     const line = document.createElement("p");
     line.className = answer.ok ? "" : "error";
