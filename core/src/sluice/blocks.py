@@ -115,6 +115,11 @@ class Block(BaseModel):
         """The id of the saved block document, if any."""
         return self._block_document_id
 
+    def slug_label(self) -> str:
+        """``type/name`` for a saved block (as a deployment names it), else the type slug alone."""
+        name = self.document_name
+        return f"{self.block_type_slug}/{name}" if name else self.block_type_slug
+
     def save(self, name: str, overwrite: bool = False) -> UUID:
         """Save this block as a document named ``name`` on the API; returns its id.
 

@@ -114,6 +114,24 @@ def resolve_storage(storage_block: str | None) -> tuple[StorageBlock | None, str
     return get_registry("storage").get(slug).load(name), sub_path
 
 
+def storage_path(block_sub_path: str | None, path: str | None) -> str | None:
+    """Where a deployment's files go in its storage block: the slug's sub-path joined with ``--path``.
+
+    ``-sb s3/dev/team --path app`` gives ``team/app``; either part may be missing (None when both
+    are). A part that is absolute or climbs out with ``..`` raises ``ConfigurationError``, before
+    anything is uploaded.
+    """
+    from sluice.storage import relative_parts
+
+    parts: list[str] = []
+    for option, value in (("--storage-block sub-path", block_sub_path), ("--path", path)):
+        try:
+            parts.extend(relative_parts(value))
+        except ValueError as exc:
+            raise ConfigurationError(f"{option}: {exc}") from None
+    return "/".join(parts) or None
+
+
 def flow_file_of(flow: Flow[..., Any]) -> Path:
     """The file that defines the flow's function."""
     source = inspect.getsourcefile(flow.fn)
@@ -197,7 +215,7 @@ def describe_deployment(
 
     Without storage, ``path`` is the local folder the entrypoint is relative to (default: the current
     folder). With storage, the current folder is what is uploaded and ``path`` is the sub-path in the
-    storage block.
+    storage block (relative: an absolute one or one with ``..`` is a ``ConfigurationError``).
     """
     from pydantic import ValidationError
 
@@ -209,7 +227,7 @@ def describe_deployment(
         root = Path(path or ".").resolve()
         deployment_path: str | None = str(root)
     else:
-        root, deployment_path = Path.cwd().resolve(), path
+        root, deployment_path = Path.cwd().resolve(), storage_path(None, path)
     values = flow.validate_parameters(dict(parameters or {})) if parameters else {}
     infrastructure = infrastructure or resolve_infrastructure(None, None)
     if infra_overrides:

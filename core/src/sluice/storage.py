@@ -197,9 +197,9 @@ class FsspecStorageBlock(StorageBlock):
         return strip_userinfo(message)
 
     def storage_error(self, reason: str, url: str | None = None) -> StorageError:
-        """A ``StorageError`` naming this block type and ``url`` (default: the block's own)."""
+        """A ``StorageError`` naming this block (``s3/prod`` once saved) and ``url`` (default: the block's own)."""
         where = url or self.display_url()
-        message = f"{self.display_name()} storage block ({self.block_type_slug}) at {where}: {reason}"
+        message = f"{self.display_name()} storage block ({self.slug_label()}) at {where}: {reason}"
         return StorageError(self._scrub(message))
 
     @contextmanager

@@ -36,7 +36,7 @@ def build(
     timezone: str | None = typer.Option(None, "--timezone", help="IANA time zone of the schedule."),
     apply: bool = typer.Option(False, "--apply", "-a", help="Apply the deployment to the API as well."),
     skip_upload: bool = typer.Option(False, "--skip-upload", help="Do not upload the files to storage."),
-    path: str | None = typer.Option(None, "--path", help="Local folder of the flow, or sub-path in storage."),
+    path: str | None = typer.Option(None, "--path", help="Local folder of the flow; with -sb, added to its sub-path."),
     params: list[str] = typer.Option([], "--param", help="A default parameter k=v (JSON values); repeatable."),
     params_json: str | None = typer.Option(None, "--params", help="Default parameters as a JSON object."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the files that would be uploaded; change nothing."),

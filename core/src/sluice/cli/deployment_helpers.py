@@ -109,6 +109,7 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
         resolve_infrastructure,
         resolve_storage,
         schedule_from_options,
+        storage_path,
     )
     from sluice.deployments import Deployment
     from sluice.flows import is_file_entrypoint, load_flow_from_entrypoint, split_entrypoint
@@ -118,8 +119,8 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
     flow = load_flow_from_entrypoint(options.entrypoint)
     parameters = parse_parameters(options.params, options.params_json, flow.parameters)
     storage, sub_path = resolve_storage(options.storage_block)
-    if sub_path and options.path:
-        raise ConfigurationError("give the storage sub-path either in --storage-block type/name/path or --path")
+    # With storage, --path adds to the slug's own sub-path: -sb s3/dev/team --path app → team/app.
+    path = storage_path(sub_path, options.path) if storage is not None else options.path
     infrastructure = resolve_infrastructure(options.infra, options.infra_block)
     output = Path(options.output or f"{split_entrypoint(options.entrypoint)[1]}-deployment.yaml")
     if not output.parent.is_dir():
@@ -136,7 +137,7 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
         schedule=schedule,
         parameters=parameters,
         tags=options.tags,
-        path=sub_path or options.path,
+        path=path,
         # a module entrypoint stays one: the engine imports it the same way
         entrypoint=None if is_file_entrypoint(split_entrypoint(options.entrypoint)[0]) else options.entrypoint,
     )
@@ -164,7 +165,8 @@ def show_dry_run(deployment: Any, root: Path, output: Path) -> None:
         size = sum((root / file).stat().st_size for file in files)
         for file in files:
             echo(file.as_posix())
-        echo(f"Would upload {len(files)} file{'s' if len(files) != 1 else ''} ({size:,} bytes).")
+        where = deployment.storage.url_for(deployment.path) if hasattr(deployment.storage, "url_for") else "storage"
+        echo(f"Would upload {len(files)} file{'s' if len(files) != 1 else ''} ({size:,} bytes) to {where}.")
     echo(f"Would write '{output}' (dry run: nothing was uploaded or written).")
 
 

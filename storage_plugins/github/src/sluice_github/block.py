@@ -104,7 +104,7 @@ class GitHub(StorageBlock):
 
     def _error(self, reason: str) -> StorageError:
         where = self.repository + (f" @ {self.reference}" if self.reference else "")
-        message = f"{self.display_name()} storage block ({self.block_type_slug}) at {where}: {reason}"
+        message = f"{self.display_name()} storage block ({self.slug_label()}) at {where}: {reason}"
         token = self.access_token.get_secret_value() if self.access_token else ""
         if token:
             message = message.replace(token, MASK).replace(self._auth_header_value(), MASK)
