@@ -192,6 +192,8 @@ class Deployment(BaseModel):
                 value = block_to_data(value)
             elif isinstance(value, BaseModel):
                 value = value.model_dump(mode="json")
+                if "type" in value:  # the discriminator first, as people write it
+                    value = {"type": value.pop("type"), **value}
             data[name] = value
         if data.get("infrastructure") is None:
             data["infrastructure"] = block_to_data(default_infrastructure())
