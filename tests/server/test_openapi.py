@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 #: Examples per database; a few hundred in all keeps the test well under two minutes.
-MAX_EXAMPLES = 150
+MAX_EXAMPLES = int(__import__("os").environ.get("SLUICE_SCHEMATHESIS_EXAMPLES", "150"))
 
 
 def test_no_request_makes_the_api_fail_or_break_its_schema(app, client):

@@ -12,8 +12,12 @@ from sluice import __version__
 from sluice.settings import Settings, get_settings
 
 
-def api_router() -> APIRouter:
-    """Every core router under ``/api``."""
+def api_routers() -> list[APIRouter]:
+    """Every core router; ``create_app`` mounts each one under ``/api``.
+
+    They are mounted side by side rather than inside one ``/api`` router: each level of nesting
+    costs FastAPI another round of route matching on every request.
+    """
     from sluice.server.api import (
         admin,
         agents,
@@ -28,9 +32,17 @@ def api_router() -> APIRouter:
         work_queues,
     )
 
+    modules = (admin, flows, deployments, flow_runs, logs, work_queues, block_types, block_schemas)
+    routers = [module.router for module in modules]
+    routers += [block_documents.router, block_documents.by_type_router, claims.router, agents.router]
+    return routers
+
+
+def error_responses() -> dict[int | str, dict[str, Any]]:
+    """The 4xx answers every ``/api`` route may give, for the OpenAPI schema."""
     from sluice.schemas.admin import ErrorResponse
 
-    errors: dict[int | str, dict[str, Any]] = {
+    return {
         status: {"model": ErrorResponse, "description": description}
         for status, description in (
             (401, "Missing or wrong API key"),
@@ -39,14 +51,6 @@ def api_router() -> APIRouter:
             (422, "Invalid request"),
         )
     }
-    router = APIRouter(prefix="/api", responses=errors)
-    for module in (admin, flows, deployments, flow_runs, logs, work_queues, block_types, block_schemas):
-        router.include_router(module.router)
-    router.include_router(block_documents.router)
-    router.include_router(block_documents.by_type_router)
-    router.include_router(claims.router)
-    router.include_router(agents.router)
-    return router
 
 
 def create_app(settings: Settings | None = None, run_services: bool | None = None) -> FastAPI:
@@ -94,7 +98,9 @@ def create_app(settings: Settings | None = None, run_services: bool | None = Non
     app.state.database = database
     attach_queue_backend(app)
     add_exception_handlers(app)
-    app.include_router(api_router())
+    errors = error_responses()
+    for router in api_routers():
+        app.include_router(router, prefix="/api", responses=errors)
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     get_plugin_manager().call_hook("register_routes", app=app)
