@@ -82,9 +82,9 @@ class SqlQueueBackend:
         """A read-only look first, so an idle long poll never takes a write lock; it still records
         ``last_polled`` on the queues every few seconds."""
         with self.database.read_session() as session:
-            if claims.claimable_exists(session, request, horizon):
-                return True
             queues = claims.requested_queues(session, request, lock=False)
+            if claims.claimable_exists(session, queues, horizon):
+                return True
             stale = any(q.last_polled is None or q.last_polled < now - claims._LAST_POLLED_EVERY for q in queues)
         if stale:
             with self.database.session() as session:

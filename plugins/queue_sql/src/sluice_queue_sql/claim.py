@@ -262,9 +262,8 @@ def touch_queues(session: Session, queues: Sequence[WorkQueueTable], now: dateti
         )
 
 
-def claimable_exists(session: Session, request: ClaimRequest, horizon: datetime) -> bool:
-    """A cheap read: is any SCHEDULED run of the requested queues (or of any legacy tag queue) due?"""
-    queues = requested_queues(session, request, lock=False)
+def claimable_exists(session: Session, queues: Sequence[WorkQueueTable], horizon: datetime) -> bool:
+    """A cheap read: is any SCHEDULED run of ``queues`` due by ``horizon``?"""
     slots = [QueueSlot(queue, None) for queue in queues if not queue.is_paused]
     if not slots:
         return False
@@ -306,7 +305,11 @@ def claim(session: Session, request: ClaimRequest, lock: bool) -> list[Any]:
     queues = requested_queues(session, request, lock)
     slots = queue_slots(session, queues)
     horizon = utcnow() + timedelta(seconds=max(0.0, request.prefetch_seconds))
-    runs = candidate_runs(session, slots, horizon, request.limit + _CANDIDATE_SLACK, lock)
+    # Extra candidates only where a limit may turn some away, so that they do not hide other runs.
+    limited = any(slot.free is not None for slot in slots) or session.scalar(
+        select(DeploymentTable.id).where(DeploymentTable.concurrency_limit.is_not(None)).limit(1)
+    )
+    runs = candidate_runs(session, slots, horizon, request.limit + (_CANDIDATE_SLACK if limited else 0), lock)
     admitted = admit(session, runs, slots, request.limit, lock)
     # The PENDING time is taken once every lock is held: a run that freed a slot this claim counted
     # as free always ended earlier, so the state history never shows a limit exceeded.

@@ -219,6 +219,8 @@ class PostgresListener(_Watcher):
                         for _ in connection.notifies(timeout=1.0):
                             self.notifier.notify()
             except Exception as exc:
+                if "does not exist" in str(exc):
+                    return  # the database was dropped: nothing left to listen to
                 logger.warning("LISTEN %s failed (%s); retrying in %.1fs", CHANNEL, exc, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)

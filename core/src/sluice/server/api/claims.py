@@ -10,19 +10,20 @@ import time
 from functools import partial
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from sluice.queues import ClaimRequest
 from sluice.schemas.agents import ClaimFlowRuns
 from sluice.schemas.flow_runs import FlowRun
 from sluice.server.api.flow_runs import to_flow_run
+from sluice.server.api.responses import model_response
 from sluice.server.queue_backend import get_app_queue_backend
 
 router = APIRouter(prefix="/work_queues", tags=["Work queues"])
 
 
 @router.post("/claim", response_model=list[FlowRun])
-async def claim_flow_runs(body: ClaimFlowRuns, request: Request) -> list[FlowRun]:
+async def claim_flow_runs(body: ClaimFlowRuns, request: Request) -> Response:
     """Claim up to ``limit`` due runs of the queues for ``agent_id`` (they become PENDING).
 
     Paused queues hand out nothing; queue and deployment concurrency limits are honoured. With
@@ -43,7 +44,7 @@ async def claim_flow_runs(body: ClaimFlowRuns, request: Request) -> list[FlowRun
         runs = await anyio.to_thread.run_sync(partial(backend.claim_runs, claim))
         remaining = deadline - time.monotonic()
         if runs or remaining <= 0:
-            return [to_flow_run(run) for run in runs]
+            return model_response([to_flow_run(run) for run in runs])
         await backend.wait_for_work(claim, remaining, since=version)
         if await request.is_disconnected():
-            return []  # nobody would receive the runs: leave them for another agent
+            return model_response([])  # nobody would receive the runs: leave them for another agent
