@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,13 @@ def to_flow_run(row: Any) -> FlowRun:
     run.state = current_state(row)
     return run
 
+
+# Statements built once (building one costs more than running it on SQLite).
+_INSERT_RUN = insert(FlowRunTable.__table__)
+_INSERT_STATE = insert(FlowRunStateTable.__table__)
+_BY_IDEMPOTENCY_KEY = select(FlowRunTable).where(
+    FlowRunTable.flow_id == bindparam("flow_id"), FlowRunTable.idempotency_key == bindparam("key")
+)
 
 #: Column values of a new run that the caller does not give.
 _NEW_RUN_DEFAULTS: dict[str, Any] = {
@@ -93,8 +100,8 @@ def insert_flow_run(
         run.name = generate_run_name()
     history = apply_state(run, state, now)
     try:
-        session.execute(insert(FlowRunTable.__table__), [vars(run)])
-        session.execute(insert(FlowRunStateTable.__table__), [history])
+        session.execute(_INSERT_RUN, [vars(run)])
+        session.execute(_INSERT_STATE, [history])
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -106,8 +113,7 @@ def insert_flow_run(
 
 
 def _find_by_idempotency_key(session: Session, flow_id: UUID, key: str) -> FlowRunTable | None:
-    query = select(FlowRunTable).where(FlowRunTable.flow_id == flow_id, FlowRunTable.idempotency_key == key)
-    return session.scalars(query).first()
+    return session.scalars(_BY_IDEMPOTENCY_KEY, {"flow_id": flow_id, "key": key}).first()
 
 
 @router.post("/", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
@@ -189,7 +195,7 @@ def set_flow_run_state(flow_run_id: UUID, body: SetStateRequest, session: Sessio
         state = current_state(run)
         session.rollback()
         return model_response(SetStateResult(status="REJECT", state=state, reason=reason))
-    session.execute(insert(FlowRunStateTable.__table__), [apply_state(run, body.state, utcnow())])
+    session.execute(_INSERT_STATE, [apply_state(run, body.state, utcnow())])
     session.commit()
     return model_response(SetStateResult(status="ACCEPT", state=current_state(run)))
 
