@@ -1,0 +1,83 @@
+"""The agent in-process on the embedded API (no server): it hands its database to the engines it starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.agent import Agent, legacy_queue_name
+from sluice.client import get_client
+
+FLOW = """import os
+from sluice import flow
+
+
+@flow(name="write-env")
+def write_env(path: str, variable: str = "GREETING") -> None:
+    with open(path, "w") as handle:
+        handle.write(os.environ.get(variable, "<unset>"))
+"""
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Any:
+    """A deployment of ``write-env`` (local path, process infrastructure, an env override) on queue ``q``."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "write_env.py").write_text(FLOW)
+    with get_client() as client:
+        flow = client.create_flow("write-env")
+        return client.create_deployment(
+            "local",
+            flow.id,
+            work_queue_name="q",
+            path=str(tmp_path / "flows"),
+            entrypoint="write_env.py:write_env",
+            infrastructure={"type": "process", "stream_output": False},
+            infra_overrides={"env.GREETING": "hello from the override"},
+        )
+
+
+def test_run_once_runs_a_claimed_run_on_the_shared_embedded_database(deployment: Any, tmp_path: Path) -> None:
+    output = tmp_path / "out.txt"
+    with get_client() as client:
+        run = client.create_flow_run_from_deployment(deployment.id, parameters={"path": str(output)})
+    assert Agent(["q"], prefetch_seconds=0).start(run_once=True) == 1
+    with get_client() as client:
+        finished = client.read_flow_run(run.id)
+    assert finished.state.type.value == "COMPLETED", finished.state.message
+    assert output.read_text() == "hello from the override"
+    assert finished.infrastructure_pid and finished.agent_id is not None
+
+
+def test_a_run_whose_infrastructure_type_is_missing_is_crashed_with_the_install_hint(deployment: Any) -> None:
+    with get_client() as client:
+        client.update_deployment(deployment.id, infrastructure={"type": "nomad-job"})
+        run = client.create_flow_run_from_deployment(deployment.id, parameters={"path": "x"})
+    Agent(["q"], prefetch_seconds=0).start(run_once=True)
+    with get_client() as client:
+        state = client.read_flow_run(run.id).state
+    assert state.type.value == "CRASHED"
+    assert (
+        "could not be submitted to infrastructure" in state.message and "pip install sluice-nomad-job" in state.message
+    )
+
+
+def test_an_engine_that_exits_without_a_final_state_crashes_the_run_with_its_exit_code(deployment: Any) -> None:
+    with get_client() as client:
+        client.update_deployment(deployment.id, infra_overrides={"command": '["python", "-c", "raise SystemExit(3)"]'})
+        run = client.create_flow_run_from_deployment(deployment.id, parameters={"path": "x"})
+    Agent(["q"], prefetch_seconds=0).start(run_once=True)
+    with get_client() as client:
+        state = client.read_flow_run(run.id).state
+    assert state.type.value == "CRASHED"
+    assert "exited with code 3" in state.message
+
+
+def test_tags_make_the_agent_poll_a_legacy_tag_queue() -> None:
+    agent = Agent(tags=["etl", "nightly", "etl"])
+    assert agent.queues == [legacy_queue_name(["nightly", "etl"])] == ["tags:etl,nightly"]
+    agent.start(run_once=True)
+    with get_client() as client:
+        assert client.read_work_queue_by_name("tags:etl,nightly").filter == ["etl", "nightly"]
