@@ -120,3 +120,27 @@ def test_build_with_a_path_out_of_the_block_changes_nothing(project: Path, store
     assert sorted(path.name for path in project.iterdir()) == ["flows"]
     assert not store.exists() or not any(store.iterdir())
     assert not (store.parent / "out").exists()
+
+
+def test_build_onto_a_read_only_block_skips_the_upload_and_keeps_the_path(project: Path) -> None:
+    from sluice.filesystems import GitHub
+
+    GitHub(repository="https://git.example.invalid/acme/flows", reference="main").save("flows")
+    result = build("-sb", "github/flows/team", "--path", "app")
+    assert result.exit_code == 0, result.stderr
+    assert "Nothing uploaded: github/flows is read-only" in result.stdout
+    data = yaml.safe_load((project / "say_hi-deployment.yaml").read_text())
+    assert data["path"] == "team/app" and data["storage"]["_block_document_name"] == "flows"
+    dry_run = build("-sb", "github/flows/team", "--dry-run")
+    assert "Nothing to upload: github/flows is read-only" in dry_run.stdout
+
+
+def test_build_from_flow_onto_a_read_only_block_skips_the_upload(project: Path) -> None:
+    from sluice.deployments import Deployment
+    from sluice.filesystems import GitHub
+    from sluice.flows import load_flow_from_entrypoint
+
+    storage = GitHub(repository="https://git.example.invalid/acme/flows")
+    flow = load_flow_from_entrypoint("flows/marvin.py:say_hi")
+    deployment = Deployment.build_from_flow(flow, name="m", storage=storage, path="team/app")
+    assert deployment.path == "team/app" and deployment.entrypoint == "flows/marvin.py:say_hi"

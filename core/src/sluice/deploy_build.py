@@ -132,6 +132,12 @@ def storage_path(block_sub_path: str | None, path: str | None) -> str | None:
     return "/".join(parts) or None
 
 
+def takes_uploads(storage: StorageBlock) -> bool:
+    """False for a read-only block (``github``): its code is pushed with its own tools, so build skips
+    the upload, as Prefect 2 does for a block without the ``put-directory`` capability."""
+    return "put-directory" in type(storage).block_capabilities
+
+
 def flow_file_of(flow: Flow[..., Any]) -> Path:
     """The file that defines the flow's function."""
     source = inspect.getsourcefile(flow.fn)
@@ -188,7 +194,7 @@ def build_deployment(
         path=path,
         entrypoint=entrypoint,
     )
-    if storage is not None and not skip_upload:
+    if storage is not None and not skip_upload and takes_uploads(storage):
         deployment.upload(Path.cwd())
     if apply:
         deployment.apply()

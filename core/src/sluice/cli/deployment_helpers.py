@@ -85,9 +85,11 @@ def build_command(options: BuildOptions) -> None:
     if options.dry_run:
         show_dry_run(deployment, root, output)
         return
-    if deployment.storage is not None and not options.skip_upload:
-        from sluice.deploy_build import upload_with_progress
+    from sluice.deploy_build import takes_uploads, upload_with_progress
 
+    if deployment.storage is not None and not options.skip_upload and not takes_uploads(deployment.storage):
+        echo(f"Nothing uploaded: {read_only_note(deployment)}")
+    elif deployment.storage is not None and not options.skip_upload:
         files, size = upload_with_progress(deployment, root)
         where = deployment.storage.url_for(deployment.path) if hasattr(deployment.storage, "url_for") else ""
         echo(f"Uploaded {files} file{'s' if files != 1 else ''} ({size:,} bytes) to {where or 'storage'}.")
@@ -154,12 +156,24 @@ def _check_api_reachable() -> None:
         client.health()
 
 
+def read_only_note(deployment: Any) -> str:
+    """Why a read-only storage block gets no upload, and where runs will read the code."""
+    where = f" (path {deployment.path!r})" if deployment.path else ""
+    return (
+        f"{deployment.storage.slug_label()} is read-only; push the code there yourself, "
+        f"runs pull it from the block{where}."
+    )
+
+
 def show_dry_run(deployment: Any, root: Path, output: Path) -> None:
     """List what ``build`` would upload and write, without doing it."""
+    from sluice.deploy_build import takes_uploads
     from sluice.ignore import files_to_upload
 
     if deployment.storage is None:
         echo(f"No storage block: the flow runs from the local folder {deployment.path}; nothing to upload.")
+    elif not takes_uploads(deployment.storage):
+        echo(f"Nothing to upload: {read_only_note(deployment)}")
     else:
         files = files_to_upload(root)
         size = sum((root / file).stat().st_size for file in files)
