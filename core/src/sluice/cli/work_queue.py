@@ -9,6 +9,8 @@ from typing import Any
 
 import typer
 
+from sluice.cli import work_queue_preview
+
 app = typer.Typer(help="Create and manage the work queues agents claim runs from.", no_args_is_help=True)
 
 
@@ -142,3 +144,6 @@ def delete(name: str = typer.Argument(..., help="The queue's name.")) -> None:
     with _errors(), get_client() as client:
         client.delete_work_queue(_queue(client, name).id)
     typer.echo(f"Deleted work queue {name!r}.")
+
+
+app.command("preview")(work_queue_preview.preview)

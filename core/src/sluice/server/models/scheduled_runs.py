@@ -19,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from sluice.schemas.states import StateType
-from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable
+from sluice.server.database.tables import DeploymentTable, FlowRunTable
+from sluice.server.models.bulk_runs import insert_new_runs
 from sluice.server.models.deployment_schedules import active_entries
 from sluice.server.names import generate_run_name
 
@@ -100,40 +100,10 @@ def new_scheduled_run(
 
 def insert_scheduled_runs(session: Session, runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert ``runs`` (from ``new_scheduled_run``) with their first state-history rows; a run whose
-    key exists already is skipped. Returns the runs inserted; the caller commits.
-
-    Runs go in multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` statements, so only the runs
-    really inserted get a history row.
-    """
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    key exists already is skipped (see ``bulk_runs.insert_new_runs``). Returns the runs inserted; the
+    caller commits."""
     by_id = {run["id"]: run for run in runs}
-    inserted: list[dict[str, Any]] = []
-    for offset in range(0, len(runs), INSERT_BATCH):
-        batch = runs[offset : offset + INSERT_BATCH]
-        statement = (
-            dialect_insert(FlowRunTable.__table__)
-            .values(list(batch))
-            .on_conflict_do_nothing(index_elements=["flow_id", "idempotency_key"])
-            .returning(FlowRunTable.__table__.c.id)
-        )
-        inserted.extend(by_id[row_id] for row_id in session.execute(statement).scalars())
-    if inserted:
-        session.execute(insert(FlowRunStateTable.__table__), [_first_state(run) for run in inserted])
-    return inserted
-
-
-def _first_state(run: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": uuid4(),
-        "flow_run_id": run["id"],
-        "type": run["state_type"],
-        "name": run["state_name"],
-        "timestamp": run["state_timestamp"],
-        "message": None,
-        "scheduled_time": run["next_scheduled_start_time"],
-        "created": run["created"],
-        "updated": run["updated"],
-    }
+    return [by_id[run_id] for run_id in insert_new_runs(session, runs)]
 
 
 def existing_keys(session: Session, flow_id: UUID, keys: Iterable[str]) -> dict[str, UUID]:
