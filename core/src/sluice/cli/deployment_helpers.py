@@ -256,7 +256,8 @@ def _is_terminal() -> bool:
 
 
 def inspect_command(name: str, as_json: bool) -> None:
-    """``inspect``: every property of the deployment, with its infrastructure."""
+    """``inspect``: every property of the deployment, with its infrastructure and its next runs."""
+    from sluice.cli.work_queue_preview import upcoming_runs
     from sluice.client import get_client
     from sluice.deployments import read_deployment
 
@@ -269,6 +270,7 @@ def inspect_command(name: str, as_json: bool) -> None:
         if remote.storage_document_id:  # secrets stay masked
             document = client.read_block_document(remote.storage_document_id)
             data["storage"] = {"type": document.block_type_slug, "name": document.name, **document.data}
+        data["upcoming_runs"] = upcoming_runs(client, remote.id)
     if as_json:
         echo(json.dumps(data, indent=2))
         return

@@ -1,6 +1,7 @@
-"""``sluice work-queue preview``: the runs agents will be handed in the next hours.
+"""``sluice work-queue preview``: the runs agents will be handed in the next hours; and the next runs
+of one deployment, for ``sluice deployment inspect``.
 
-Registered on the ``sluice work-queue`` Typer app by ``sluice.cli.work_queue``.
+``preview`` is registered on the ``sluice work-queue`` Typer app by ``sluice.cli.work_queue``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,23 @@ def print_upcoming(runs: list[Any]) -> None:
         state = run.state.name if run.state else "-"
         table.add_row(_stamp(run.expected_start_time), state, deployment, run.name, str(run.id), run.work_queue_name)
     Console(width=160).print(table)
+
+
+def upcoming_runs(client: Any, deployment_id: Any, limit: int = 10) -> list[dict[str, Any]]:
+    """The deployment's next SCHEDULED runs (Late ones first, as they are due already), for
+    ``deployment inspect``: name, id, state name and expected start of each."""
+    runs = client.filter_flow_runs(
+        deployment_ids=[deployment_id], state_types=["SCHEDULED"], sort="EXPECTED_START_TIME_ASC", limit=limit
+    )
+    return [
+        {
+            "name": run.name,
+            "id": str(run.id),
+            "state": run.state.name if run.state else None,
+            "expected_start_time": _stamp(run.expected_start_time),
+        }
+        for run in runs
+    ]
 
 
 def _stamp(value: datetime | None) -> str:
