@@ -144,3 +144,13 @@ def test_build_from_flow_onto_a_read_only_block_skips_the_upload(project: Path) 
     flow = load_flow_from_entrypoint("flows/marvin.py:say_hi")
     deployment = Deployment.build_from_flow(flow, name="m", storage=storage, path="team/app")
     assert deployment.path == "team/app" and deployment.entrypoint == "flows/marvin.py:say_hi"
+
+
+def test_apply_with_upload_onto_a_read_only_block_uploads_nothing(project: Path) -> None:
+    from sluice.filesystems import GitHub
+
+    GitHub(repository="https://git.example.invalid/acme/flows").save("flows")
+    assert build("-sb", "github/flows", "--path", "app").exit_code == 0
+    result = sluice("deployment", "apply", "say_hi-deployment.yaml", "--upload")
+    assert result.exit_code == 0, result.stderr
+    assert "successfully created" in result.stdout

@@ -249,15 +249,15 @@ class Deployment(BaseModel):
         """Create the deployment on the API, or update it in place; return its id.
 
         On an existing deployment only the explicitly set fields change. ``upload`` first uploads
-        the current folder to the storage block (under ``path``).
+        the current folder to the storage block (under ``path``), unless the block is read-only.
         """
         from sluice.client import get_client
 
         if not self.flow_name:
             raise ConfigurationError(f"deployment {self.name!r} has no flow_name")
         self.check()
-        if upload:
-            self.upload()
+        if upload and (self.storage is None or _takes_uploads(self.storage)):
+            self.upload()  # a read-only block (github) is pushed to with git, never uploaded to
         with get_client() as client:
             existing = _read_or_none(client, self.full_name)
             body = self.api_body(only_set=existing is not None)
@@ -291,6 +291,12 @@ class Deployment(BaseModel):
             object.__setattr__(self, name, getattr(loaded, name))
         object.__setattr__(self, "__pydantic_fields_set__", {"name", "flow_name", *explicit})
         return self
+
+
+def _takes_uploads(storage: StorageBlock) -> bool:
+    from sluice.deploy_build import takes_uploads
+
+    return takes_uploads(storage)
 
 
 def default_infrastructure() -> InfrastructureBlock:
