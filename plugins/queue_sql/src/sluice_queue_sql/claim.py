@@ -32,6 +32,7 @@ from sluice.schemas.states import StateCreate, StateType
 from sluice.server.api.common import json_list_has_all
 from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, WorkQueueTable
 from sluice.server.database.types import utcnow
+from sluice.server.models.scheduled_runs import drop_too_late_runs
 from sluice.server.orchestration import RETRY_NAME, apply_state
 
 _PENDING = StateCreate(type=StateType.PENDING)
@@ -314,6 +315,7 @@ def claim(session: Session, request: ClaimRequest, lock: bool) -> list[Any]:
     # The PENDING time is taken once every lock is held: a run that freed a slot this claim counted
     # as free always ended earlier, so the state history never shows a limit exceeded.
     now = utcnow()
+    admitted = drop_too_late_runs(session, admitted, now)  # past max_lateness: cancelled, never started
     if admitted:
         mark_pending(session, admitted, request.agent_id, now)
     touch_queues(session, queues, now)

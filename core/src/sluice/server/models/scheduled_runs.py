@@ -194,3 +194,22 @@ def too_late(start_at: datetime | None, max_lateness: int | None, now: datetime)
     if start_at is None or max_lateness is None:
         return False
     return now - start_at > timedelta(seconds=max_lateness)
+
+
+def drop_too_late_runs(session: Session, runs: Sequence[Any], now: datetime) -> list[Any]:
+    """The ``runs`` (flow-run rows about to be claimed) minus those later than their deployment's
+    ``max_lateness``: a claim must not start them (the late-runs service cancels them). One query."""
+    deployment_ids = {run.deployment_id for run in runs if run.deployment_id is not None}
+    if not deployment_ids:
+        return list(runs)
+    query = select(DeploymentTable.id, DeploymentTable.max_lateness).where(
+        DeploymentTable.id.in_(deployment_ids), DeploymentTable.max_lateness.is_not(None)
+    )
+    limits = {deployment_id: max_lateness for deployment_id, max_lateness in session.execute(query)}
+    if not limits:
+        return list(runs)
+    return [
+        run
+        for run in runs
+        if not too_late(run.next_scheduled_start_time or run.expected_start_time, limits.get(run.deployment_id), now)
+    ]
