@@ -2,8 +2,9 @@
 
 Every run a schedule creates — by the scheduler service or by a backfill — has the idempotency key
 ``scheduled {deployment_id} {schedule_id} {time in UTC, ISO 8601}``. The database keeps
-(flow, idempotency key) unique and inserts use ``ON CONFLICT DO NOTHING``, so several schedulers
-(server replicas) and backfills racing over the same times create each run exactly once.
+(flow, idempotency key) unique and inserts skip taken keys (``ON CONFLICT DO NOTHING`` on
+PostgreSQL, a check under SQLite's write lock; see ``bulk_runs``), so several schedulers (server
+replicas) and backfills racing over the same times create each run exactly once.
 
 When a deployment's schedules, parameters, tags or work queue change, or its schedule is paused,
 ``delete_outdated_runs`` removes the future auto-scheduled runs that no longer match (still
@@ -32,8 +33,6 @@ KEY_PREFIX = "scheduled "
 #: 1-based position and length of the schedule id in a key: after the prefix and a 36-character UUID.
 _SCHEDULE_ID_START = len(KEY_PREFIX) + 36 + 2
 _UUID_LENGTH = 36
-#: Rows per INSERT statement (24 columns each stays far below SQLite's limit of bound variables).
-INSERT_BATCH = 1000
 
 SCHEDULED = StateType.SCHEDULED.value
 LATE = "Late"

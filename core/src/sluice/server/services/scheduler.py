@@ -159,8 +159,12 @@ class Scheduler(Service):
                 # Missed runs count from the last one, but never from before the deployment's last
                 # change: runs missed while the schedule was paused are not "caught up".
                 start = max(last + _MICROSECOND, deployment.updated)
-            for when in self._dates(entry, start, now):
-                runs.append(new_scheduled_run(deployment.fields, entry.id, when, now))
+            try:
+                dates = self._dates(entry, start, now)
+            except Exception:  # one broken schedule must not hold up every other deployment's runs
+                logger.exception("schedule %s of deployment %s failed; skipped", entry.id, deployment.fields.id)
+                continue
+            runs.extend(new_scheduled_run(deployment.fields, entry.id, when, now) for when in dates)
         if not runs:
             return
         report.planned += len(runs)
