@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("scheduler_max_scheduled_time", mode="before")
+    @classmethod
+    def _seconds_as_text(cls, value: object) -> object:
+        """Read ``SLUICE_SCHEDULER_MAX_SCHEDULED_TIME=3600`` as seconds (ISO 8601 ``P100D`` works too)."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
     @property
     def effective_database_url(self) -> str:
         """The database URL to use: ``database_url`` or SQLite in ``home``."""
