@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.server.scheduling_helpers import clock, hours, make_scheduler, runs_of, schedule_types, times_of
+from tests.server.scheduling_helpers import Clock, clock, hours, make_scheduler, runs_of, schedule_types, times_of
 
 __all__ = ["clock", "schedule_types"]  # fixtures
 
@@ -266,6 +266,28 @@ def test_catchup_creates_at_most_max_runs_missed_runs(client, flow, app, schedul
     scheduler.schedule_runs()
     late = [run.expected_start_time for run in runs_of(app, deployment.id) if run.state_name == "Late"]
     assert late == hours(midnight, 16, 17, 18, 19, 20)  # the latest max_runs=5 of the 15 missed
+
+
+def test_catchup_does_not_create_the_runs_missed_while_the_schedule_was_paused(client, flow, app, settings):
+    every_ten_minutes = {"type": "cron", "cron": "*/10 * * * *"}
+    deployment = client.create_deployment("d", flow.id, schedule=every_ten_minutes, catchup=True)
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    client.backfill_deployment(deployment.id, earlier - timedelta(hours=1), earlier)  # the last runs, long ago
+    client.set_deployment_schedule_active(deployment.id, False)
+    client.set_deployment_schedule_active(deployment.id, True)
+    now = datetime.now(UTC)
+    make_scheduler(app, settings, Clock(now), scheduler_max_runs=5).schedule_runs()
+    created = [time for time in times_of(app, deployment.id) if time > earlier]
+    assert len(created) == 5 and min(created) >= now  # nothing between the pause and the resume
+
+
+def test_max_scheduled_time_reads_plain_seconds_or_iso_8601(monkeypatch):
+    from sluice.settings import Settings
+
+    monkeypatch.setenv("SLUICE_SCHEDULER_MAX_SCHEDULED_TIME", "3600")
+    assert Settings().scheduler_max_scheduled_time == timedelta(hours=1)
+    monkeypatch.setenv("SLUICE_SCHEDULER_MAX_SCHEDULED_TIME", "P100D")
+    assert Settings().scheduler_max_scheduled_time == timedelta(days=100)
 
 
 def test_schedule_ids_are_stable_when_the_list_is_sent_again_in_another_order(client, flow):
