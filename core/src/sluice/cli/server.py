@@ -26,6 +26,7 @@ def _server_class() -> type:
         shutdown instead of being raised again (which would report the process as killed)."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
+            """Start the graceful shutdown and forget the signal, so that it is not raised again."""
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
             self._captured_signals.clear()
 
