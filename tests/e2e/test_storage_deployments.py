@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -286,10 +287,14 @@ def push_project(server: GitServer, work: Path, case_id: str, branch: str) -> Pa
     return project
 
 
+def load_block(case: BlockCase) -> Any:
+    """The saved block, loaded from the module's server (secrets included)."""
+    return get_registry("storage").get(case.block_type).load(case.name)
+
+
 def stored_files(case: BlockCase, into: Path) -> list[str]:
     """Every file of the saved block's store, relative to its base, read back through the block."""
-    block = get_registry("storage").get(case.block_type).load(case.name)
-    block.get_directory(local_path=into)
+    load_block(case).get_directory(local_path=into)
     return sorted(path.relative_to(into).as_posix() for path in into.rglob("*") if path.is_file())
 
 
@@ -329,7 +334,7 @@ def test_build_apply_run_with_a_real_agent_pulls_from_the_storage_block(
         assert "Uploaded" not in built
     else:
         size = sum((project / name).stat().st_size for name in UPLOADED)
-        assert f"Uploaded 3 files ({size:,} bytes) to " in built
+        assert f"Uploaded 3 files ({size:,} bytes) to {load_block(case).url_for(DEPLOYMENT_PATH)}." in built
         # Where it went: under the slug's sub-path joined with --path, and nothing ignored.
         assert stored_files(case, tmp_path / "stored") == [f"{DEPLOYMENT_PATH}/{name}" for name in UPLOADED]
 
