@@ -74,10 +74,11 @@ def register_queue_backends(register: Register) -> None:
     """Register work-queue backends: how agents claim runs.
 
     :param register: call it once per class, ``register(cls)``; ``cls`` must implement
-        ``sluice.queues.QueueBackend`` and define a unique ``slug``.
+        ``sluice.queues.QueueBackend`` (``claim_runs``, ``work_version``, ``wait_for_work``,
+        ``close``; built as ``cls(database, settings)``) and define a unique ``slug``.
     :returns: nothing; the return value is ignored.
 
-    Called once, the first time the API server needs a queue backend.
+    Called once, the first time the API server needs a queue backend (``SLUICE_QUEUE_BACKEND``).
     """
 
 
