@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import sluice_queue_sql
+from tests.e2e.processes import wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -286,3 +287,32 @@ def test_a_claim_with_a_bad_body_is_a_422(api: Any) -> None:
     answer = api.post("/api/work_queues/claim", json={"queues": ["q"], "agent_id": "nope"})
     assert answer.status_code == 422
     assert "detail" in answer.json()
+
+
+def test_another_replica_hears_of_a_new_run_through_listen_notify(app: Any, client: Any, deployment: Any) -> None:
+    """A second ``Database`` with its own backend stands for another server process on PostgreSQL:
+    it only hears of the new run through ``NOTIFY sluice_work``."""
+    import asyncio
+
+    from sluice.queues import ClaimRequest
+    from sluice.server.database.engine import Database
+    from sluice_queue_sql.backend import SqlQueueBackend
+
+    if app.state.database.is_sqlite:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    replica = SqlQueueBackend(Database(app.state.database.url))
+    try:
+        before = replica.work_version()
+        replica._listener.ensure_started()  # it bumps the version once it listens
+        wait_until(lambda: replica.work_version() != before, "the replica to LISTEN", timeout=30)
+        request = ClaimRequest(queues=("etl-queue",), limit=1, agent_id=uuid.uuid4())
+        since = replica.work_version()
+        waiter = threading.Thread(target=lambda: asyncio.run(replica.wait_for_work(request, 60, since=since)))
+        waiter.start()
+        run = _runs(client, deployment, 1)[0]
+        waiter.join()
+        assert replica.work_version() != since  # woken by the notification, not by the time running out
+        assert [claimed.id for claimed in replica.claim_runs(request)] == [run.id]
+    finally:
+        replica.close()
+        replica.database.dispose()
