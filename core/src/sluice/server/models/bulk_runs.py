@@ -127,13 +127,19 @@ def _insert_sqlite(session: Session, runs: Sequence[dict[str, Any]]) -> list[UUI
 
 
 def _taken_keys(session: Session, runs: Sequence[dict[str, Any]]) -> set[tuple[UUID, str]]:
-    keys = sorted({run["idempotency_key"] for run in runs})
+    """The (flow, key) pairs of ``runs`` that a stored run holds: by flow, so that the unique index on
+    (flow_id, idempotency_key) answers each lookup."""
+    keys_by_flow: dict[UUID, set[str]] = {}
+    for run in runs:
+        keys_by_flow.setdefault(run["flow_id"], set()).add(run["idempotency_key"])
     taken: set[tuple[UUID, str]] = set()
-    for offset in range(0, len(keys), 500):
-        query = select(FlowRunTable.flow_id, FlowRunTable.idempotency_key).where(
-            FlowRunTable.idempotency_key.in_(keys[offset : offset + 500])
-        )
-        taken.update((flow_id, key) for flow_id, key in session.execute(query))
+    for flow_id, flow_keys in keys_by_flow.items():
+        keys = sorted(flow_keys)
+        for offset in range(0, len(keys), 500):
+            query = select(FlowRunTable.idempotency_key).where(
+                FlowRunTable.flow_id == flow_id, FlowRunTable.idempotency_key.in_(keys[offset : offset + 500])
+            )
+            taken.update((flow_id, key) for key in session.scalars(query))
     return taken
 
 
