@@ -127,7 +127,11 @@ def main() -> int:
         print(f"Sluice home: {home}", flush=True)
         server = subprocess.Popen([*SLUICE, "server", "start"], env=env, start_new_session=True)
         wait_for_health(f"{base}/api", server)
+        if stopping:
+            return 0
         apply_examples(home, client_env)
+        if stopping:
+            return 0
         agent = subprocess.Popen([*SLUICE, "agent", "start", "-q", "default"], env=client_env, start_new_session=True)
         print(
             f"\nSluice is running.\n  API   {base}/api\n  docs  {base}/docs\n  UI    {base}/\n"

@@ -6,8 +6,11 @@ an ``await`` on the queue backend, so a thousand waiting agents cost no threads.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Coroutine
 from functools import partial
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
@@ -45,6 +48,23 @@ async def claim_flow_runs(body: ClaimFlowRuns, request: Request) -> Response:
         remaining = deadline - time.monotonic()
         if runs or remaining <= 0:
             return model_response([to_flow_run(run) for run in runs])
-        await backend.wait_for_work(claim, remaining, since=version)
-        if await request.is_disconnected():
+        if not await _wait_unless_disconnected(backend.wait_for_work(claim, remaining, since=version), request):
             return model_response([])  # nobody would receive the runs: leave them for another agent
+
+
+async def _wait_unless_disconnected(waiting: Coroutine[Any, Any, None], request: Request) -> bool:
+    """Await ``waiting``; False (and stop waiting) as soon as the client goes away, so an agent that
+    stopped never holds a request — or a server's shutdown — open."""
+    wait_task = asyncio.ensure_future(waiting)
+    gone_task = asyncio.ensure_future(_client_gone(request))
+    try:
+        done, _ = await asyncio.wait({wait_task, gone_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (wait_task, gone_task):
+            task.cancel()
+    return gone_task not in done
+
+
+async def _client_gone(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
