@@ -18,6 +18,7 @@ import logging
 import sqlite3
 import threading
 import time
+import uuid
 from typing import Any
 
 from sqlalchemy import event, text
@@ -41,6 +42,9 @@ class WorkNotifier:
         self._version = 0
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self.on_first_waiter: list[Any] = []
+        #: Sent as the NOTIFY payload, so the listener skips this notifier's own echoes (its waiters
+        #: were woken at commit already).
+        self.token = uuid.uuid4().hex
 
     @property
     def version(self) -> int:
@@ -149,8 +153,9 @@ def _before_commit(session: Session) -> None:
         bind = session.get_bind()
     except Exception:
         return
-    if bind.dialect.name == "postgresql" and _notifier_of(session) is not None:
-        session.execute(text(f"NOTIFY {CHANNEL}"))
+    notifier = _notifier_of(session)
+    if bind.dialect.name == "postgresql" and notifier is not None:
+        session.execute(text(f"NOTIFY {CHANNEL}, '{notifier.token}'"))
 
 
 def _after_commit(session: Session) -> None:
@@ -216,8 +221,9 @@ class PostgresListener(_Watcher):
                     self.notifier.notify()  # anything sent while we were not listening
                     delay = 0.5
                     while not self._stop.is_set():
-                        for _ in connection.notifies(timeout=1.0):
-                            self.notifier.notify()
+                        for notification in connection.notifies(timeout=1.0):
+                            if notification.payload != self.notifier.token:
+                                self.notifier.notify()
             except Exception as exc:
                 if "does not exist" in str(exc):
                     return  # the database was dropped: nothing left to listen to
