@@ -12,6 +12,8 @@ PostgreSQL half is skipped with a note when the server is not there). Prints one
   ``process`` infrastructure (``python -m sluice.engine``): what a user sees, interpreter included.
 - ``claims_runs_per_second``: 10,000 queued runs claimed by 4 agents in batches of 50.
 - ``claim_requests_per_second``: 1,000 runs claimed one per request by 4 agents.
+- ``claims_runs_per_second_backend_only``: 10,000 runs claimed in batches of 50 by 4 threads calling
+  the ``sql`` backend directly (no HTTP): the database's share of a claim.
 
 Targets: p50 under 0.5 s, claims at least 1,000 runs/s.
 """
@@ -225,6 +227,34 @@ def bench_claims(client_factory: Callable[[], Any], database_url: str, deploymen
         emit(f"{label}_{name}", (count if batch > 1 else len(claimed)) / elapsed, "/s")
 
 
+def bench_backend_claims(database_url: str, deployment: Any, label: str) -> None:
+    """The same 10,000-run claim in this process, straight on the backend: the database's share."""
+    from sluice.queues import ClaimRequest
+    from sluice.server.database.engine import Database
+    from sluice_queue_sql.backend import SqlQueueBackend
+
+    bulk_runs(database_url, deployment, 10_000, datetime.now(UTC) - timedelta(seconds=1))
+    backend = SqlQueueBackend(Database(database_url))
+    claimed: list[int] = []
+
+    def agent() -> None:
+        request = ClaimRequest(queues=(deployment.work_queue_name,), limit=50, agent_id=uuid.uuid4())
+        while runs := backend.claim_runs(request):
+            claimed.append(len(runs))
+
+    threads = [threading.Thread(target=agent) for _ in range(4)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    backend.close()
+    backend.database.dispose()
+    assert sum(claimed) == 10_000, f"claimed {sum(claimed)} of 10000"
+    emit(f"{label}_claims_runs_per_second_backend_only", 10_000 / elapsed, "/s")
+
+
 def bench_database(label: str, database_url: str, home: Path) -> None:
     """Every measurement against a server on ``database_url``."""
     from sluice.client import get_client
@@ -242,6 +272,7 @@ def bench_database(label: str, database_url: str, home: Path) -> None:
             bench_dispatch(client, flow.id, label)
             claims = client.create_deployment("claims", flow.id, work_queue_name="bench-claims")
             bench_claims(get_client, database_url, claims, label)
+            bench_backend_claims(database_url, claims, label)
     finally:
         server.stop()
         os.environ.pop("SLUICE_API_URL", None)

@@ -207,6 +207,8 @@ class Agent:
                 runs = self._claim(self._claim_wait())
                 delay = 0.5
             except SluiceError as exc:
+                if self._stopping.is_set():
+                    return  # the client is closing: not a failure
                 logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 10.0)
@@ -359,7 +361,8 @@ class Agent:
                 self._register()
                 continue
             except SluiceError as exc:
-                logger.warning("heartbeat failed: %s", exc)
+                if not self._stopping.is_set():
+                    logger.warning("heartbeat failed: %s", exc)
                 continue
             for flow_run_id in answer.cancelling_flow_run_ids:
                 self._cancel(flow_run_id)
