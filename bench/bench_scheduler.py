@@ -2,9 +2,9 @@
 
 For 1,000 and 10,000 new deployments with an hourly schedule, one loop creates 100 runs each
 (100,000 and 1,000,000 runs with their state-history rows). Prints one figure per line: the loop's
-seconds, and runs created per second. PostgreSQL is the service at 127.0.0.1:5432 (trust auth,
-user ``postgres``); a throwaway database is created and dropped. ``python bench/bench_scheduler.py
-[COUNT ...]`` picks other deployment counts.
+seconds, runs created per second, and the seconds of the next loop, which has nothing to create.
+PostgreSQL is the service at 127.0.0.1:5432 (trust auth, user ``postgres``); a throwaway database is
+created and dropped. ``python bench/bench_scheduler.py [COUNT ...]`` picks other deployment counts.
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ def add_deployments(database, count: int) -> None:
         session.commit()
 
 
-def time_one_loop(url: str, count: int) -> tuple[float, int]:
-    """Seconds of one scheduler loop over ``count`` new deployments, and the runs it created."""
+def time_one_loop(url: str, count: int) -> tuple[float, int, float]:
+    """Seconds of one scheduler loop over ``count`` new deployments, the runs it created, and the
+    seconds of the next loop (nothing left to create: the steady state every few seconds)."""
     from sluice.server.database.engine import Database
     from sluice.server.database.migrate import upgrade_database
     from sluice.server.services.scheduler import Scheduler
@@ -80,24 +81,28 @@ def time_one_loop(url: str, count: int) -> tuple[float, int]:
         started = time.perf_counter()
         report = scheduler.schedule_runs(now)
         elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        steady = scheduler.schedule_runs(now + timedelta(seconds=5))
+        steady_elapsed = time.perf_counter() - started
     finally:
         database.dispose()
-    assert report.created == count * RUNS_PER_DEPLOYMENT, report
-    return elapsed, report.created
+    assert report.created == count * RUNS_PER_DEPLOYMENT and steady.created == 0, (report, steady)
+    return elapsed, report.created, steady_elapsed
 
 
-def report(label: str, count: int, elapsed: float, created: int) -> None:
-    """Print the two figures of one measurement."""
+def report(label: str, count: int, elapsed: float, created: int, steady: float) -> None:
+    """Print the three figures of one measurement."""
     print(f"scheduler loop, {label}, {count} new deployments x {RUNS_PER_DEPLOYMENT} runs: {elapsed:.2f} s")
     print(f"scheduler runs created per second, {label}, {count} deployments: {created / elapsed:,.0f}")
+    print(f"scheduler next loop (nothing to create), {label}, {count} deployments: {steady:.3f} s")
 
 
 def bench_sqlite(counts: list[int]) -> None:
     """Each count on a fresh SQLite file."""
     for count in counts:
         with tempfile.TemporaryDirectory() as folder:
-            elapsed, created = time_one_loop(f"sqlite:///{Path(folder) / 'bench.db'}", count)
-        report("sqlite", count, elapsed, created)
+            figures = time_one_loop(f"sqlite:///{Path(folder) / 'bench.db'}", count)
+        report("sqlite", count, *figures)
 
 
 def bench_postgres(counts: list[int]) -> None:
@@ -114,10 +119,10 @@ def bench_postgres(counts: list[int]) -> None:
             name = f"sluice_bench_{secrets.token_hex(4)}"
             admin.execute(f'CREATE DATABASE "{name}"')
             try:
-                elapsed, created = time_one_loop(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", count)
+                figures = time_one_loop(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", count)
             finally:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            report("postgresql", count, elapsed, created)
+            report("postgresql", count, *figures)
 
 
 def main() -> None:

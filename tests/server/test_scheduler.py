@@ -90,6 +90,20 @@ def test_runs_are_topped_up_when_fewer_than_min_runs_remain(client, flow, app, s
     assert times_of(app, deployment.id) == hours(midnight, 1, 2, 3, 4, 5, 6, 7, 8)
 
 
+def test_runs_deleted_by_hand_are_noticed_within_the_recheck_time(client, flow, app, scheduler, clock):
+    from sluice.server.services.scheduler import RECHECK_AFTER
+
+    deployment = client.create_deployment("hourly", flow.id, schedule=HOURLY)
+    scheduler.schedule_runs()
+    for run in runs_of(app, deployment.id)[:3]:
+        client.delete_flow_run(run.id)
+    clock.advance(minutes=1)
+    assert scheduler.schedule_runs().created == 0  # known to be filled: not counted again yet
+    clock.advance(seconds=RECHECK_AFTER.total_seconds())
+    assert scheduler.schedule_runs().created == 3
+    assert len(times_of(app, deployment.id)) == 5
+
+
 def test_max_scheduled_time_bounds_runs_but_min_runs_are_always_created(client, flow, app, settings, clock):
     hourly = client.create_deployment("hourly", flow.id, schedule=HOURLY)
     yearly = client.create_deployment("yearly", flow.id, schedule={"type": "cron", "cron": "0 0 1 1 *"})

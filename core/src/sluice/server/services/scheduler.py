@@ -45,6 +45,8 @@ from sluice.settings import Settings
 logger = logging.getLogger("sluice.server.scheduler")
 
 _MICROSECOND = timedelta(microseconds=1)
+#: How long a schedule found with enough runs ahead is trusted without counting them again.
+RECHECK_AFTER = timedelta(minutes=10)
 
 
 @dataclass
@@ -68,6 +70,15 @@ class _Deployment:
     entries: list[ScheduleEntry]
 
 
+@dataclass(frozen=True)
+class _Filled:
+    """A schedule found with enough runs ahead: until ``refill_at`` it needs no look."""
+
+    updated: datetime  # the deployment's ``updated`` when it was found so
+    checked: datetime
+    refill_at: datetime  # from then on fewer than ``refill_below`` of its runs are ahead
+
+
 class Scheduler(Service):
     """Creates the next runs of every active schedule; see the module docstring.
 
@@ -87,6 +98,9 @@ class Scheduler(Service):
         # A schedule is topped up when it has fewer future runs than this (at least one).
         self.refill_below = max(1, self.min_runs)
         self._schedules = ScheduleCache()
+        # Schedules known to have enough runs ahead, so that a steady loop over many deployments
+        # does not count their runs again on every round.
+        self._filled: dict[tuple[UUID, str], _Filled] = {}
 
     async def run_once(self) -> None:
         """One loop, in a worker thread (the work is blocking database I/O)."""
@@ -99,12 +113,13 @@ class Scheduler(Service):
         now = now or self.clock()
         report = SchedulerReport()
         after: UUID | None = None
+        known, self._filled = self._filled, {}
         while True:
             page = self._read_page(after)
             if not page:
                 break
             after = page[-1].fields.id
-            self._fill_page(page, now, report)
+            self._fill_page(page, now, report, known)
             if len(page) < self.batch_size:
                 break
         return report
@@ -136,22 +151,37 @@ class Scheduler(Service):
             page.append(_Deployment(fields, row.updated, row.catchup, active_entries(row.schedules, row.schedule)))
         return page
 
-    def _fill_page(self, page: list[_Deployment], now: datetime, report: SchedulerReport) -> None:
-        """Plan the runs of one page and write them."""
-        scheduled = [deployment for deployment in page if deployment.entries]
-        if not scheduled:
+    def _fill_page(
+        self, page: list[_Deployment], now: datetime, report: SchedulerReport, known: dict[tuple[UUID, str], _Filled]
+    ) -> None:
+        """Plan the runs of one page and write them; ``known`` holds what earlier loops found."""
+        unknown = []
+        for deployment in page:
+            filled = [known.get((deployment.fields.id, entry.id)) for entry in deployment.entries]
+            if all(self._still_filled(found, deployment, now) for found in filled):
+                self._filled.update(
+                    ((deployment.fields.id, entry.id), found)
+                    for entry, found in zip(deployment.entries, filled, strict=True)
+                    if found is not None
+                )
+            else:
+                unknown.append(deployment)
+        if not unknown:
             return
         with self.database.read_session() as session:
-            future = _future_run_counts(session, [d.fields.id for d in scheduled], now)
-            needy = [
-                (deployment, entry)
-                for deployment in scheduled
-                for entry in deployment.entries
-                if future.get((deployment.fields.id, entry.id), 0) < self.refill_below
-            ]
+            future = _future_run_counts(session, [d.fields.id for d in unknown], now)
+            needy = []
+            for deployment in unknown:
+                for entry in deployment.entries:
+                    count = future.get((deployment.fields.id, entry.id), 0)
+                    if count < self.refill_below:
+                        needy.append((deployment, entry))
+                    else:
+                        self._remember(deployment, entry, self._next_dates(entry, count, now), now)
             catchup_ids = sorted({d.fields.id for d, _ in needy if d.catchup}, key=str)
             last_times = _last_run_times(session, catchup_ids) if catchup_ids else {}
         runs: list[dict[str, Any]] = []
+        planned: list[tuple[_Deployment, ScheduleEntry, list[datetime]]] = []
         for deployment, entry in needy:
             start = now
             last = last_times.get((deployment.fields.id, entry.id))
@@ -164,11 +194,36 @@ class Scheduler(Service):
             except Exception:  # one broken schedule must not hold up every other deployment's runs
                 logger.exception("schedule %s of deployment %s failed; skipped", entry.id, deployment.fields.id)
                 continue
+            planned.append((deployment, entry, dates))
             runs.extend(new_scheduled_run(deployment.fields, entry.id, when, now) for when in dates)
         if not runs:
             return
         report.planned += len(runs)
-        self._write(page, runs, report)
+        written = self._write(page, runs, report)
+        for deployment, entry, dates in planned:
+            if deployment.fields.id in written:
+                self._remember(deployment, entry, [when for when in dates if when > now], now)
+
+    def _still_filled(self, found: _Filled | None, deployment: _Deployment, now: datetime) -> bool:
+        """Whether what an earlier loop found still holds: the deployment is unchanged, its runs
+        are not yet too few, and the finding is recent (runs deleted by hand are noticed)."""
+        return (
+            found is not None
+            and found.updated == deployment.updated
+            and found.checked <= now < found.refill_at
+            and now - found.checked < RECHECK_AFTER
+        )
+
+    def _next_dates(self, entry: ScheduleEntry, count: int, now: datetime) -> list[datetime]:
+        """The next ``count`` times of a schedule after ``now``: those its ``count`` runs ahead stand for."""
+        schedule = self._schedules.get(entry.schedule)
+        return [] if schedule is None else schedule.get_dates(count, now + _MICROSECOND)
+
+    def _remember(self, deployment: _Deployment, entry: ScheduleEntry, ahead: list[datetime], now: datetime) -> None:
+        """Note when a schedule with the runs ``ahead`` (sorted) next needs topping up."""
+        if len(ahead) >= self.refill_below:
+            refill_at = ahead[len(ahead) - self.refill_below]
+            self._filled[(deployment.fields.id, entry.id)] = _Filled(deployment.updated, now, refill_at)
 
     def _dates(self, entry: ScheduleEntry, start: datetime, now: datetime) -> list[datetime]:
         """The times ``entry`` should have runs for: the latest missed ones since ``start`` (catch-up), then
@@ -184,8 +239,9 @@ class Scheduler(Service):
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def _write(self, page: list[_Deployment], runs: list[dict[str, Any]], report: SchedulerReport) -> None:
-        """Insert the planned runs of the deployments that did not change since they were read."""
+    def _write(self, page: list[_Deployment], runs: list[dict[str, Any]], report: SchedulerReport) -> set[UUID]:
+        """Insert the planned runs of the deployments that did not change since they were read;
+        returns the ids of those deployments."""
         read_versions = {d.fields.id: d.updated for d in page}
         wanted = sorted({run["deployment_id"] for run in runs}, key=str)
         with self.database.session() as session:
@@ -202,6 +258,7 @@ class Scheduler(Service):
         report.deployments += len({run["deployment_id"] for run in inserted})
         report.created += len(inserted)
         report.work_queues.update(run["work_queue_name"] for run in inserted if run["work_queue_name"])
+        return unchanged
 
 
 def _latest_dates(schedule: Schedule, n: int, start: datetime, end: datetime) -> list[datetime]:
