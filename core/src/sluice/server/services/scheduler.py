@@ -8,10 +8,14 @@ horizon). A deployment with ``catchup`` also gets the runs missed since its last
 that passed are skipped. ``sluice deployment backfill`` creates any older ones.
 
 Safe on every replica at once: runs are keyed (``scheduled_runs.scheduled_run_key``) and inserted
-with ``ON CONFLICT DO NOTHING``. Each page is read, planned outside any write transaction, then
+skipping taken keys (``bulk_runs``). Each page is read, planned outside any write transaction, then
 written in one short transaction that first re-reads (on PostgreSQL locks, skipping rows another
 transaction holds) the page's deployments and drops any changed since the read — so a run planned
 from a schedule that was just edited is never created after the edit deleted the old ones.
+
+A scheduler remembers when each schedule it found filled next runs low, and counts that schedule's
+runs again only then, when its deployment changes, or after ``RECHECK_AFTER``; a loop with nothing
+to create therefore reads the deployments and little else.
 """
 
 from __future__ import annotations
@@ -170,16 +174,18 @@ class Scheduler(Service):
             return
         with self.database.read_session() as session:
             future = _future_run_counts(session, [d.fields.id for d in unknown], now)
-            needy = []
+            needy, enough = [], []
             for deployment in unknown:
                 for entry in deployment.entries:
                     count = future.get((deployment.fields.id, entry.id), 0)
                     if count < self.refill_below:
                         needy.append((deployment, entry))
                     else:
-                        self._remember(deployment, entry, self._next_dates(entry, count, now), now)
+                        enough.append((deployment, entry, count))
             catchup_ids = sorted({d.fields.id for d, _ in needy if d.catchup}, key=str)
             last_times = _last_run_times(session, catchup_ids) if catchup_ids else {}
+        for deployment, entry, count in enough:
+            self._remember(deployment, entry, self._next_dates(entry, count, now), now)
         runs: list[dict[str, Any]] = []
         planned: list[tuple[_Deployment, ScheduleEntry, list[datetime]]] = []
         for deployment, entry in needy:
@@ -215,9 +221,16 @@ class Scheduler(Service):
         )
 
     def _next_dates(self, entry: ScheduleEntry, count: int, now: datetime) -> list[datetime]:
-        """The next ``count`` times of a schedule after ``now``: those its ``count`` runs ahead stand for."""
+        """The next ``count`` times of a schedule after ``now``: those its ``count`` runs ahead stand
+        for (none when the schedule cannot be read: it is then counted again next loop)."""
         schedule = self._schedules.get(entry.schedule)
-        return [] if schedule is None else schedule.get_dates(count, now + _MICROSECOND)
+        if schedule is None:
+            return []
+        try:
+            return schedule.get_dates(count, now + _MICROSECOND)
+        except Exception:
+            logger.exception("schedule %s failed", entry.id)
+            return []
 
     def _remember(self, deployment: _Deployment, entry: ScheduleEntry, ahead: list[datetime], now: datetime) -> None:
         """Note when a schedule with the runs ``ahead`` (sorted) next needs topping up."""
