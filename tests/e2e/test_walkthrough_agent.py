@@ -68,10 +68,13 @@ def test_build_apply_run_and_a_scheduled_run_with_a_server_and_an_agent(
 
             # The scheduler keeps the cron's next runs created ahead, SCHEDULED for the agent.
             deployment = client.read_deployment_by_name("hello/every-minute")
-            upcoming = wait_until(
-                lambda: client.filter_flow_runs(deployment_ids=[deployment.id], state_types=["SCHEDULED"]),
-                "the scheduler to create the cron's runs",
-            )
+            try:
+                upcoming = wait_until(
+                    lambda: client.filter_flow_runs(deployment_ids=[deployment.id], state_types=["SCHEDULED"]),
+                    "the scheduler to create the cron's runs",
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; server log:\n{server.output()[-3000:]}") from None
             assert all(run.auto_scheduled and run.expected_start_time.second == 0 for run in upcoming)
 
             # A run due in two seconds is picked up when it is due, not before.
