@@ -93,3 +93,37 @@ def test_sluice_api_fixture_is_what_get_client_uses(sluice_api):
     flow = sluice_api.client.create_flow("from-fixture")
     with get_client() as client:
         assert client.read_flow_by_name("from-fixture").id == flow.id
+
+
+def test_routers_by_segment_serve_every_core_api_route(isolated_sluice_home, sluice_plugin_manager):
+    from sluice.server.app import ROUTERS_BY_SEGMENT, create_app, create_embedded_app, mount_routers_for
+    from sluice.settings import get_settings
+
+    def by_segment(paths: dict) -> dict[str, dict[str, set[str]]]:
+        grouped: dict[str, dict[str, set[str]]] = {}
+        for path, operations in paths.items():
+            if path.startswith("/api/"):
+                grouped.setdefault(path.removeprefix("/api/").split("/", 1)[0], {})[path] = set(operations)
+        return grouped
+
+    full = by_segment(create_app().openapi()["paths"])
+    assert set(full) == set(ROUTERS_BY_SEGMENT)
+    for segment in ROUTERS_BY_SEGMENT:
+        app = create_embedded_app(get_settings())
+        mount_routers_for(app, f"/api/{segment}/anything")
+        assert by_segment(app.openapi()["paths"])[segment] == full[segment], segment
+
+
+def test_embedded_app_mounts_the_routers_of_a_path_on_its_first_request(isolated_sluice_home, sluice_plugin_manager):
+    from sluice.embedded import embedded_app
+    from sluice.settings import get_settings
+
+    app = embedded_app(get_settings())
+    with get_client() as client:
+        client.health()
+        assert app.state.mounted_routers == {("admin", "router")}
+        assert client.create_flow("lazy").name == "lazy"
+        assert ("flows", "router") in app.state.mounted_routers
+        with pytest.raises(ObjectNotFound):
+            client.request("GET", "/no-such-resource")
+    assert len(app.state.mounted_routers) == 12

@@ -2,8 +2,9 @@
 
 httpx's ``ASGITransport`` is async-only, so requests are handed to one event loop running in a
 daemon thread of this process (a daemon, so it never holds up interpreter exit). Apps are cached per
-process and database URL: the first request builds the app and upgrades the schema; later ones cost
-one hop to the loop thread.
+process and database URL: the first request builds the app (the core ``/api`` only, each router
+mounted before the first request that needs it) and upgrades the schema; later ones cost one hop to
+the loop thread.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ def embedded_app(settings: Settings) -> Any:
     with _lock:
         app = _apps.get(key)
         if app is None:
-            from sluice.server.app import create_app
+            from sluice.server.app import create_embedded_app
             from sluice.server.database.migrate import upgrade_database
 
-            app = create_app(settings, run_services=False)
+            app = create_embedded_app(settings)
             upgrade_database(app.state.database)
             _apps[key] = app
     return app
@@ -74,9 +75,15 @@ class EmbeddedTransport(httpx.BaseTransport):
     def __init__(self, app: Any, timeout: float | None = None) -> None:
         self._app = app
         self._timeout = timeout
+        # An app from ``create_embedded_app`` mounts its routers on demand (see there).
+        self._lazy = getattr(getattr(app, "state", None), "mounted_routers", None) is not None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Run the request through the app on the loop thread and wait for the full answer."""
+        if self._lazy:
+            from sluice.server.app import mount_routers_for
+
+            mount_routers_for(self._app, request.url.path)
         future = asyncio.run_coroutine_threadsafe(self._call(request, request.read()), _event_loop())
         try:
             status, headers, content = future.result(self._timeout)

@@ -104,5 +104,6 @@ def register_routes(app: fastapi.FastAPI) -> None:
         ``app.include_router(...)`` or ``app.mount(...)``. Paths under ``/api`` belong to the core.
     :returns: nothing; the return value is ignored.
 
-    Called once per application built, after the core routers are included.
+    Called once per application built by ``create_app``, after the core routers are included; not
+    for the embedded client's in-process app, which serves the core ``/api`` only.
     """
