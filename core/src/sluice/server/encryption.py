@@ -11,12 +11,13 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigurationError
 from sluice.settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cryptography.fernet import Fernet
 
 KEY_FILE = "encryption.key"
 
@@ -33,6 +34,8 @@ def _key_from_file(path: Path) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
+    from cryptography.fernet import Fernet
+
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
     try:
@@ -47,6 +50,10 @@ def _key_from_file(path: Path) -> bytes:
 
 @lru_cache(maxsize=16)
 def _fernet(key: bytes) -> Fernet:
+    # cryptography is imported here, not with the module: every router imports this module through
+    # ``deps``, and the import costs ~80 ms that only block-document requests need.
+    from cryptography.fernet import Fernet
+
     try:
         return Fernet(key)
     except ValueError as exc:
@@ -70,6 +77,8 @@ class SecretBox:
 
     def decrypt(self, token: str | None) -> dict[str, Any]:
         """The secret values of a token; a token made with another key is a ``ConfigurationError``."""
+        from cryptography.fernet import InvalidToken
+
         if not token:
             return {}
         try:
