@@ -85,8 +85,3 @@ class FlowRunFailed(SluiceError, RuntimeError):
 
 class RunNotClaimable(SluiceError, RuntimeError):
     """The server refused to move a flow run to RUNNING: it was claimed or finished elsewhere."""
-
-
-class StorageError(SluiceError):
-    """A storage block could not read or write its files: wrong credentials, a missing bucket, an
-    unreachable host, a missing library. The message names the block type and its URL, never a secret."""
