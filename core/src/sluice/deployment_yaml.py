@@ -24,14 +24,19 @@ EDITABLE_FIELDS = (
     "tags",
     "parameters",
     "schedule",
+    "schedules",
     "is_schedule_active",
     "catchup",
+    "max_lateness",
+    "concurrency_limit",
     "infra_overrides",
     "infrastructure",
 )
 #: The fields ``build`` computes, written below the ``DO NOT EDIT`` line, in this order.
 LOCKED_FIELDS = ("flow_name", "manifest_path", "storage", "path", "entrypoint", "parameter_openapi_schema")
 ALL_FIELDS = EDITABLE_FIELDS + LOCKED_FIELDS
+#: Editable fields ``render_yaml`` leaves out when ``data`` has no key for them.
+OPTIONAL_FIELDS = frozenset({"schedules", "max_lateness", "concurrency_limit"})
 
 #: Keys Prefect 2 writes that mean nothing to Sluice; they are dropped when a file is read.
 PREFECT_ONLY_KEYS = frozenset(
@@ -45,6 +50,9 @@ PREFECT_ENGINE_COMMANDS = (["python", "-m", "prefect.engine"], ["python3", "-m",
 COMMENTS = {
     "work_queue_name": "# The work queue that will handle this deployment's runs",
     "schedule": "# When runs are created: a cron, interval or rrule schedule (null: only on demand)",
+    "schedules": "# Several schedules, each {schedule, active, id}: replaces the server's list when given",
+    "max_lateness": "# Seconds after which a run that has not started is cancelled (null: never)",
+    "concurrency_limit": "# At most this many runs of the deployment at once (null: no limit)",
     "catchup": "# Whether runs missed while the scheduler was down are created late (true) or skipped",
     "infra_overrides": "# Dot-path overrides applied to the infrastructure block, e.g. env.LOG_LEVEL: DEBUG",
 }
@@ -67,9 +75,12 @@ def _dump(data: dict[str, Any]) -> str:
 
 
 def render_yaml(data: dict[str, Any], flow_name: str | None) -> str:
-    """``data`` (every field, JSON-ready) as a deployment.yaml in Prefect 2's layout."""
+    """``data`` (every field, JSON-ready) as a deployment.yaml in Prefect 2's layout; the
+    ``OPTIONAL_FIELDS`` missing from ``data`` are not written."""
     lines = ["###", f"### A complete description of a Sluice Deployment for flow {flow_name!r}", "###"]
     for name in EDITABLE_FIELDS:
+        if name in OPTIONAL_FIELDS and name not in data:
+            continue  # left out: applying the file keeps the server's value
         if name in COMMENTS:
             lines.append(COMMENTS[name])
         lines.append(_dump({name: data.get(name)}).rstrip("\n"))

@@ -9,7 +9,8 @@ load it back, and create runs of it.
 
 ``apply`` only sends the fields that were set explicitly (given to the constructor, read from a
 file, or assigned): a field left out keeps the value it has on the server, a field set to ``None``
-or ``[]`` clears it.
+or ``[]`` clears it. Schedules follow the same rule: ``schedules`` replaces the server's list,
+``schedule`` alone replaces it by that one schedule, neither keeps it.
 """
 
 from __future__ import annotations
@@ -35,14 +36,64 @@ API_FIELDS = (
     "tags",
     "parameters",
     "schedule",
+    "schedules",
     "is_schedule_active",
     "catchup",
+    "max_lateness",
+    "concurrency_limit",
     "infra_overrides",
     "manifest_path",
     "path",
     "entrypoint",
     "parameter_openapi_schema",
 )
+
+
+#: Fields ``to_yaml`` writes only when they are set explicitly or hold a value: a file without
+#: them keeps the server's values when applied (Prefect 2's layout has none of them).
+OPTIONAL_YAML_FIELDS = ("schedules", "max_lateness", "concurrency_limit")
+
+
+def _schedule_from_value(value: Any) -> Any:
+    """A schedule dict (Sluice's or Prefect 2's shape) as a ``Schedule``; anything else unchanged."""
+    if isinstance(value, dict):
+        from sluice.deployment_yaml import normalise_schedule
+        from sluice.schedules import schedule_from_dict
+
+        return schedule_from_dict(normalise_schedule(value))
+    return value
+
+
+def schedule_to_data(schedule: Schedule) -> dict[str, Any]:
+    """A schedule as JSON-ready data, its ``type`` first, as people write it."""
+    value = schedule.model_dump(mode="json")
+    return {"type": value.pop("type"), **value} if "type" in value else value
+
+
+class DeploymentSchedule(BaseModel):
+    """One entry of a deployment's ``schedules``: the schedule, whether it creates runs, and its id.
+
+    Leave ``id`` out for a new entry: the server keeps the id of a stored entry with the same
+    schedule, else derives one from the schedule.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schedule: Schedule = Field(description="A cron, interval or rrule schedule, with its type.")
+    active: bool = Field(default=True, description="Whether this schedule creates runs.")
+    id: UUID | None = Field(default=None, description="The entry's id on the server.")
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        return _schedule_from_value(value)
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON-ready data; ``id`` only when it has one."""
+        data: dict[str, Any] = {"schedule": schedule_to_data(self.schedule), "active": self.active}
+        if self.id is not None:
+            data["id"] = str(self.id)
+        return data
 
 
 class Deployment(BaseModel):
@@ -57,8 +108,13 @@ class Deployment(BaseModel):
     tags: list[str] = Field(default_factory=list, description="Tags given to its runs.")
     parameters: dict[str, Any] = Field(default_factory=dict, description="Default parameters of its runs.")
     schedule: Schedule | None = Field(default=None, description="When runs are created automatically.")
+    schedules: list[DeploymentSchedule] = Field(
+        default_factory=list, description="Several schedules; replaces the server's list when set."
+    )
     is_schedule_active: bool = Field(default=True, description="Whether the schedule creates runs.")
     catchup: bool = Field(default=False, description="Create the runs missed while the scheduler was down.")
+    max_lateness: int | None = Field(default=None, ge=0, description="Seconds after which a late run is skipped.")
+    concurrency_limit: int | None = Field(default=None, ge=0, description="At most this many runs at once.")
     infra_overrides: dict[str, Any] = Field(default_factory=dict, description="Dot paths, e.g. env.KEY: value.")
     infrastructure: InfrastructureBlock | None = Field(default=None, description="Default: an anonymous process.")
     flow_name: str | None = Field(default=None, description="The flow's name.")
@@ -80,12 +136,12 @@ class Deployment(BaseModel):
     @field_validator("schedule", mode="before")
     @classmethod
     def _schedule(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            from sluice.deployment_yaml import normalise_schedule
-            from sluice.schedules import schedule_from_dict
+        return _schedule_from_value(value)
 
-            return schedule_from_dict(normalise_schedule(value))
-        return value
+    @field_validator("schedules", mode="before")
+    @classmethod
+    def _schedules(cls, value: Any) -> Any:
+        return [] if value is None else value
 
     @field_validator("infrastructure", mode="before")
     @classmethod
@@ -179,9 +235,14 @@ class Deployment(BaseModel):
         if not data.get("flow_name"):
             raise ConfigurationError(f"{file}: the deployment needs a 'flow_name'")
         try:
-            return cls.model_validate(data)
+            deployment = cls.model_validate(data)
         except ValidationError as exc:
             raise ConfigurationError(f"{file}: {format_validation_error(exc)}") from None
+        try:
+            deployment.check_schedules()
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{file}: {exc}") from None
+        return deployment
 
     def to_data(self) -> dict[str, Any]:
         """Every field as JSON-ready data; blocks with their type slug (and document name when saved)."""
@@ -190,18 +251,29 @@ class Deployment(BaseModel):
             value = getattr(self, name)
             if isinstance(value, Block):
                 value = block_to_data(value)
+            elif isinstance(value, Schedule):
+                value = schedule_to_data(value)
             elif isinstance(value, BaseModel):
                 value = value.model_dump(mode="json")
-                if "type" in value:  # the discriminator first, as people write it
-                    value = {"type": value.pop("type"), **value}
+            elif name == "schedules":
+                value = [entry.to_data() for entry in value]
             data[name] = value
         if data.get("infrastructure") is None:
             data["infrastructure"] = block_to_data(default_infrastructure())
         return data
 
     def to_yaml(self, path: str | Path | None = None) -> str:
-        """The deployment as YAML in Prefect 2's layout; written to ``path`` when given."""
-        text = render_yaml(self.to_data(), self.flow_name)
+        """The deployment as YAML in Prefect 2's layout; written to ``path`` when given.
+
+        ``schedules``, ``max_lateness`` and ``concurrency_limit`` are written only when set
+        explicitly or not empty, so that applying the file keeps the server's values.
+        """
+        data = self.to_data()
+        explicit = self.explicit_fields()
+        for name in OPTIONAL_YAML_FIELDS:
+            if name not in explicit and data[name] in (None, []):
+                del data[name]
+        text = render_yaml(data, self.flow_name)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -229,6 +301,8 @@ class Deployment(BaseModel):
         for name in API_FIELDS:
             if not only_set or name in explicit:
                 body[name] = data[name]
+        if "schedules" in explicit and "schedule" in body:
+            del body["schedule"]  # the list decides; the server mirrors its first entry in `schedule`
         if not only_set or "storage" in explicit:
             body["storage_document_id"] = _document_id(self.storage, "storage")
         if not only_set or "infrastructure" in explicit:
@@ -241,9 +315,23 @@ class Deployment(BaseModel):
         return body
 
     def check(self) -> None:
-        """Validate what the API cannot: the parameters against the parameter schema."""
+        """Validate what the API cannot: the parameters against the parameter schema, and that
+        ``schedule`` and ``schedules`` do not contradict each other."""
+        self.check_schedules()
         if self.parameter_openapi_schema and self.parameters:
             check_parameters(self.parameters, self.parameter_openapi_schema)
+
+    def check_schedules(self) -> None:
+        """With both ``schedule`` and ``schedules`` set, ``schedule`` must be null or the first entry's."""
+        explicit = self.explicit_fields()
+        if "schedules" not in explicit or "schedule" not in explicit or self.schedule is None:
+            return
+        first = self.schedules[0].schedule if self.schedules else None
+        if self.schedule != first:
+            raise ConfigurationError(
+                "'schedule' and 'schedules' disagree: 'schedules' replaces the whole list, so set "
+                "'schedule' to null (or remove it), or remove 'schedules' to use the one schedule"
+            )
 
     def apply(self, upload: bool = False) -> UUID:
         """Create the deployment on the API, or update it in place; return its id.
@@ -410,6 +498,7 @@ def read_deployment(client: Any, full_name: str) -> Any:
 def deployment_data_from_api(client: Any, remote: Any) -> dict[str, Any]:
     """The deployment.yaml fields of an API deployment, with its saved blocks loaded."""
     data = {name: getattr(remote, name, None) for name in API_FIELDS}
+    data["schedules"] = [entry.model_dump() for entry in remote.schedules or ()]
     data["name"] = remote.name
     data["flow_name"] = remote.flow_name
     if remote.storage_document_id:

@@ -80,14 +80,35 @@ def _check_references(session: Session, values: dict[str, Any]) -> None:
             get_or_404(session, BlockDocumentTable, values[field], f"block document ({field})")
 
 
+#: Sluice-only fields an upsert of an existing deployment keeps when its body leaves them out
+#: (Prefect 2 clients, and deployment.yaml files, do not know them): only `null`/`[]` clears them.
+_KEPT_UNLESS_GIVEN = ("schedules", "max_lateness", "concurrency_limit", "catchup")
+
+
+def _keep_fields_left_out(values: dict[str, Any], given: set[str]) -> None:
+    """Drop from ``values`` the kept fields the body did not give, so the stored ones stay.
+
+    ``schedule`` alone replaces the list by that schedule; with neither ``schedule`` nor
+    ``schedules`` the list is kept.
+    """
+    for field in _KEPT_UNLESS_GIVEN:
+        if field not in given:
+            values.pop(field, None)
+    if "schedule" not in given and "schedules" not in given:
+        values.pop("schedule", None)
+
+
 @router.post("/", response_model=Deployment, status_code=status.HTTP_201_CREATED)
 def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
     """Create a deployment, or replace the fields of the one with the same flow and name (200, same id).
 
-    The flow (given by ``flow_name``) and the work queue are created on first use.
+    On an existing deployment, ``schedules``, ``schedule``, ``max_lateness``, ``concurrency_limit``
+    and ``catchup`` left out of the body keep their values (see ``_keep_fields_left_out``). The flow
+    (given by ``flow_name``) and the work queue are created on first use.
     """
-    values = _column_values(body, exclude_unset=False)
+    given = _column_values(body, exclude_unset=False)
     for attempt in range(2):
+        values = dict(given)  # resolve_schedule_values rewrites it: a retry starts from the body again
         if body.flow_id is not None:
             flow = get_or_404(session, FlowTable, body.flow_id, "flow")
         else:
@@ -98,6 +119,8 @@ def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
         existing = session.scalars(query.with_for_update()).first()
         now = utcnow()
         status_code = status.HTTP_201_CREATED
+        if existing is not None:
+            _keep_fields_left_out(values, body.model_fields_set)
         resolve_schedule_values(values, existing.schedules if existing is not None else ())
         if existing is None:
             row = DeploymentTable(id=uuid4(), name=body.name, flow_id=flow.id, created=now, updated=now, **values)
