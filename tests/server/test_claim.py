@@ -289,6 +289,7 @@ def test_a_claim_with_a_bad_body_is_a_422(api: Any) -> None:
     assert "detail" in answer.json()
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # LISTEN/NOTIFY is PostgreSQL's
 def test_another_replica_hears_of_a_new_run_through_listen_notify(app: Any, client: Any, deployment: Any) -> None:
     """A second ``Database`` with its own backend stands for another server process on PostgreSQL:
     it only hears of the new run through ``NOTIFY sluice_work``."""
@@ -298,8 +299,6 @@ def test_another_replica_hears_of_a_new_run_through_listen_notify(app: Any, clie
     from sluice.server.database.engine import Database
     from sluice_queue_sql.backend import SqlQueueBackend
 
-    if app.state.database.is_sqlite:
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
     replica = SqlQueueBackend(Database(app.state.database.url))
     try:
         before = replica.work_version()

@@ -24,29 +24,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sluice.blocks import Block, InfrastructureBlock, StorageBlock
-from sluice.deployment_yaml import PREFECT_ENGINE_COMMANDS, parse_yaml, render_yaml, split_block_data
+from sluice.deployment_yaml import ALL_FIELDS, PREFECT_ENGINE_COMMANDS, parse_yaml, render_yaml, split_block_data
 from sluice.errors import ConfigurationError, ObjectNotFound, ParameterError
 from sluice.schedules import Schedule, format_validation_error
 
-#: Fields that describe a deployment on the API (sent by ``apply``), besides its name and flow.
-API_FIELDS = (
-    "description",
-    "version",
-    "work_queue_name",
-    "tags",
-    "parameters",
-    "schedule",
-    "schedules",
-    "is_schedule_active",
-    "catchup",
-    "max_lateness",
-    "concurrency_limit",
-    "infra_overrides",
-    "manifest_path",
-    "path",
-    "entrypoint",
-    "parameter_openapi_schema",
-)
+#: Fields that describe a deployment on the API (sent by ``apply``), besides its name and flow: every
+#: field of the YAML but the name, the flow and the two blocks (sent as documents or inline data).
+API_FIELDS = tuple(name for name in ALL_FIELDS if name not in ("name", "flow_name", "storage", "infrastructure"))
 
 
 #: Fields ``to_yaml`` writes only when they are set explicitly or hold a value: a file without

@@ -19,6 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from typing import Any
 
 from sqlalchemy import event, text
@@ -172,7 +173,7 @@ def _after_rollback(session: Session) -> None:
 # -- listeners ---------------------------------------------------------------------------------
 
 
-class _Watcher:
+class _Watcher(ABC):
     """A daemon thread started on first need, stopped by ``close``."""
 
     name = "watcher"
@@ -197,8 +198,9 @@ class _Watcher:
         """Ask the thread to end (it is a daemon: a slow end never holds up exit)."""
         self._stop.set()
 
+    @abstractmethod
     def _loop(self) -> None:
-        raise NotImplementedError
+        """Watch for work until ``close``; each subclass watches its own way."""
 
 
 class PostgresListener(_Watcher):
