@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ from kmock import Server
 
 
 class Emulator(kmock.KubernetesEmulator):
-    """The emulator, plus what the API server does with ``metadata.generateName``."""
+    """The emulator, plus what the API server does with ``metadata.generateName``, and gap-free watches."""
 
     async def _handle(self, request: kmock.Request) -> Any:
         if request.action == kmock.action.CREATE and isinstance(request.data, dict):
@@ -27,6 +27,39 @@ class Emulator(kmock.KubernetesEmulator):
                 self.generated = getattr(self, "generated", 0) + 1
                 metadata["name"] = f"{metadata['generateName']}{self.generated:05d}"
         return await super()._handle(request)
+
+    async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
+        """A watch that sees every change after its initial listing, as a real API server's does.
+
+        kmock's own watch lists the objects, releases its lock and only then starts reading the event
+        bus, so a pod created or patched in between is never reported and the watcher waits for a
+        change that already happened. Here the bus position is taken under the same lock as the
+        listing, so nothing falls between the two.
+        """
+        yield b""  # send the headers now, as kmock does, so the client sees the stream open
+        bus = self._buses[request.resource]
+        async with self._lock:
+            marker = await bus.mark()
+            listing = [
+                obj.raw
+                for (resource, _, _), obj in self.objects.items()
+                if resource == request.resource and not obj.deleted and _watched(request, obj.raw)
+            ]
+        try:
+            for raw in listing:
+                yield {"type": "ADDED", "object": raw}
+            async for event in bus.stream(since=marker):
+                if _watched(request, event.get("object") or {}):
+                    yield event
+        finally:
+            await bus.unmark(marker)
+
+
+def _watched(request: kmock.Request, raw: dict[str, Any]) -> bool:
+    """True if the object ``raw`` is one the watch ``request`` asks for (its resource is implied)."""
+    metadata = raw.get("metadata") or {}
+    namespace_ok = request.namespace is None or metadata.get("namespace") == request.namespace
+    return namespace_ok and (request.name is None or metadata.get("name") == request.name)
 
 
 class EmulatedCluster:
