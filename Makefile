@@ -17,6 +17,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: uv.lock pyproject.toml $(wildcard */pyproject.toml */*/pyproject.toml)
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --locked --all-packages --python $(PYTHON)
+	@# The workspace's own packages are editable installs, which uv does not compile: do it here so
+	@# every `sluice` command starts from bytecode even where PYTHONDONTWRITEBYTECODE is set.
+	$(BIN)/python -m compileall -q core/src plugins storage_plugins infra_plugins schedule_plugins
 	@touch $@
 
 # The whole test suite. Tests needing a real server skip with the reason unless SLUICE_REQUIRE_SERVICES=1.

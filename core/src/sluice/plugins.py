@@ -16,12 +16,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
 
 from sluice import hookspecs
+from sluice.entry_points import find_entry_points, normalise
 from sluice.errors import DuplicateSlugError, PluginError, UnknownSlugError
 
 ENTRY_POINT_GROUP = "sluice"
@@ -247,12 +247,10 @@ class PluginManager:
         :param allow: comma-separated distribution names to load (``SLUICE_LOAD_PLUGINS``); an empty
             string loads none; None loads all.
         """
-        allowed = None if allow is None else {_normalise(n) for n in allow.split(",") if n.strip()}
-        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-            dist = entry_point.dist
-            distribution = dist.name if dist is not None else "unknown"
-            version = dist.version if dist is not None else "unknown"
-            if allowed is not None and _normalise(distribution) not in allowed:
+        allowed = None if allow is None else {normalise(n) for n in allow.split(",") if n.strip()}
+        for entry_point in find_entry_points(ENTRY_POINT_GROUP):
+            distribution, version = entry_point.distribution, entry_point.version
+            if allowed is not None and normalise(distribution) not in allowed:
                 continue
             if entry_point.name in self._infos:
                 continue
@@ -352,10 +350,6 @@ class PluginManager:
                 info.slugs = slugs_by_plugin.get(name, {})
             result.append(info)
         return result
-
-
-def _normalise(distribution: str) -> str:
-    return distribution.strip().lower().replace("_", "-").replace(".", "-")
 
 
 _manager: PluginManager | None = None
