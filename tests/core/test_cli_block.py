@@ -95,6 +95,34 @@ def test_a_secret_on_the_command_line_is_refused() -> None:
     assert "oops" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "assignment",
+    ["image_registry.password=oops", 'image_registry={"username": "u", "password": "oops", "registry_url": "r"}'],
+)
+def test_a_nested_secret_on_the_command_line_is_refused(assignment: str) -> None:
+    result = sluice("block", "create", "docker-container", "x", "--set", assignment)
+    assert result.exit_code == 1
+    assert "image_registry.password is secret: pass it with --set-env" in result.stderr
+    assert "oops" not in result.stdout + result.stderr
+
+
+def test_a_nested_secret_from_the_environment_is_saved_and_shown_masked() -> None:
+    created = sluice(
+        "block", "create", "docker-container", "registry", "--set", "image=flows:1",
+        "--set", "image_registry.username=robot", "--set", "image_registry.registry_url=registry.example",
+        "--set-env", "image_registry.password=REGISTRY_PASSWORD",
+        env={"REGISTRY_PASSWORD": "registry-secret-value"},
+    )  # fmt: skip
+    assert created.exit_code == 0, created.stderr
+    shown = sluice("block", "inspect", "docker-container/registry", "--json").stdout
+    assert json.loads(shown)["data"]["image_registry"]["password"] == "********"
+    assert "registry-secret-value" not in shown
+    from sluice_docker.container import DockerContainer
+
+    loaded = DockerContainer.load("registry").image_registry
+    assert loaded is not None and loaded.password.get_secret_value() == "registry-secret-value"
+
+
 def test_dotted_settings_and_masked_nested_secrets_for_remote_file_system() -> None:
     result = sluice(
         "block",

@@ -424,3 +424,16 @@ def test_run_gives_up_when_the_job_outlives_job_watch_timeout_seconds(
 
     assert run.join().status_code == -1
     assert f"Job {job['metadata']['name']} did not finish within 1s" in capfd.readouterr().out
+
+
+def test_the_kubeconfig_is_a_secret_field_masked_where_it_holds_credentials() -> None:
+    kubeconfig = {
+        "current-context": "prod",
+        "users": [{"name": "deployer", "user": {"token": "tok-123", "client-key-data": "a2V5"}}],
+    }
+    block = KubernetesJob(cluster_config=KubernetesClusterConfig(config=kubeconfig))
+    assert KubernetesJob.secret_fields() == ["cluster_config.config"]
+    shown = block.data()["cluster_config"]["config"]
+    assert shown["users"][0] == {"name": "deployer", "user": {"token": "********", "client-key-data": "********"}}
+    assert shown["current-context"] == "prod"
+    assert block.data(include_secrets=True)["cluster_config"]["config"] == kubeconfig

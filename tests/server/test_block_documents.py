@@ -23,6 +23,22 @@ class Bucket(Block):
     secret: SecretStr
 
 
+class Login(Block):
+    """A login nested inside another block, as a Docker registry is inside a Docker container block."""
+
+    block_type_slug: ClassVar[str] = "test-login"
+    username: str
+    password: SecretStr
+
+
+class Pusher(Block):
+    """A test block with a nested login that may be absent."""
+
+    block_type_slug: ClassVar[str] = "test-pusher"
+    target: str
+    login: Login | None = None
+
+
 @pytest.fixture
 def saved(client):
     return client.save_block(Bucket(bucket="data", secret=SecretStr(SECRET)), "dev")
@@ -104,3 +120,51 @@ def test_key_file_is_created_private(saved, isolated_sluice_home):
     key_file = isolated_sluice_home / "encryption.key"
     assert key_file.exists()
     assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_nested_secret_is_a_dotted_secret_field():
+    assert Pusher.secret_fields() == ["login.password"]
+
+
+@pytest.fixture
+def saved_pusher(client):
+    return client.save_block(Pusher(target="t", login=Login(username="u", password=SecretStr(SECRET))), "nested")
+
+
+def test_a_nested_secret_is_masked_and_encrypted(api, saved_pusher, database_url):
+    from sluice.server.database.engine import get_database
+
+    masked = api.get(f"/api/block_documents/{saved_pusher.id}")
+    assert SECRET not in masked.text
+    assert masked.json()["data"]["login"] == {"username": "u", "password": "********"}
+    assert SECRET not in api.post("/api/block_documents/filter", json={}).text
+    with get_database(database_url).engine.connect() as connection:
+        row = connection.execute(text("SELECT * FROM block_document")).mappings().one()
+    assert SECRET not in json.dumps({k: str(v) for k, v in row.items()})
+
+
+def test_a_nested_secret_round_trips_through_load(client, saved_pusher):
+    document = client.read_block_document(saved_pusher.id, include_secrets=True)
+    assert document.data["login"] == {"username": "u", "password": SECRET}
+    assert Pusher.from_data(document.data).login.password.get_secret_value() == SECRET
+
+
+def test_an_update_sending_a_nested_mask_keeps_the_stored_secret(client, saved_pusher):
+    body = {"target": "t2", "login": {"username": "v", "password": "********"}}
+    updated = client.update_block_document(saved_pusher.id, body, merge_existing_data=False)
+    assert updated.data["login"] == {"username": "v", "password": "********"}
+    stored = client.read_block_document(saved_pusher.id, include_secrets=True).data
+    assert stored == {"target": "t2", "login": {"username": "v", "password": SECRET}}
+
+
+def test_a_nested_mask_without_a_stored_secret_is_refused(api, client):
+    client.create_block_type("test-pusher", "Pusher")
+    client.create_block_schema("test-pusher", **Pusher.block_schema())
+    body = {"name": "x", "block_type_slug": "test-pusher", "data": {"target": "t", "login": {"password": "********"}}}
+    answer = api.post("/api/block_documents/", json=body)
+    assert answer.status_code == 422 and "login.password" in answer.json()["detail"]
+
+
+def test_a_block_without_its_nested_model_stores_no_secret(client):
+    saved = client.save_block(Pusher(target="t"), "bare")
+    assert client.read_block_document(saved.id).data == {"target": "t", "login": None}

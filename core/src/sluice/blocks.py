@@ -64,14 +64,12 @@ class Block(BaseModel):
 
     @classmethod
     def secret_fields(cls) -> list[str]:
-        """Names of the fields declared as ``SecretStr`` (or ``SecretStr | None``)."""
-        names = []
-        for name, info in cls.model_fields.items():
-            annotation = info.annotation
-            args = getattr(annotation, "__args__", ()) or ()
-            if annotation is SecretStr or SecretStr in args:
-                names.append(name)
-        return names
+        """Paths of the fields declared as ``SecretStr`` (or ``SecretStr | None``).
+
+        A secret inside a nested model is a dotted path: ``image_registry.password``. The server
+        encrypts every value found at these paths and masks it in answers.
+        """
+        return secret_paths(cls)
 
     @classmethod
     def block_schema(cls) -> dict[str, Any]:
@@ -91,7 +89,7 @@ class Block(BaseModel):
         """The block's fields as JSON; secrets masked unless ``include_secrets``."""
         # Walk the model alongside its JSON dump so secrets inside nested models (a Docker
         # registry's password) are revealed or masked the same way as top-level ones.
-        return _secrets_shown(self, self.model_dump(mode="json"), include_secrets)
+        return _secrets_shown(self, self.model_dump(mode="json"), include_secrets, top=True)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
@@ -204,10 +202,33 @@ def _set_path(data: dict[str, Any], path: list[str], value: Any) -> dict[str, An
     return result
 
 
-def _secrets_shown(value: Any, dumped: Any, include_secrets: bool) -> Any:
+def secret_paths(model: type[BaseModel], prefix: str = "", seen: frozenset[type] = frozenset()) -> list[str]:
+    """The dotted paths of the ``SecretStr`` fields of ``model`` and of the models nested in it."""
+    paths = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        candidates = (annotation, *(getattr(annotation, "__args__", ()) or ()))
+        if SecretStr in candidates:
+            paths.append(prefix + name)
+            continue
+        for candidate in candidates:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel) and candidate not in seen:
+                # A nested block may declare more secrets than its SecretStr fields (a whole kubeconfig).
+                nested = (
+                    candidate.secret_fields()
+                    if issubclass(candidate, Block)
+                    else secret_paths(candidate, "", seen | {model})
+                )
+                paths.extend(f"{prefix}{name}.{path}" for path in nested)
+    return paths
+
+
+def _secrets_shown(value: Any, dumped: Any, include_secrets: bool, top: bool = False) -> Any:
     """``dumped`` (the JSON dump of ``value``) with every ``SecretStr`` revealed or masked."""
     if isinstance(value, SecretStr):
         return value.get_secret_value() if include_secrets else MASK
+    if isinstance(value, Block) and not include_secrets and not top:
+        return value.data()  # a nested block masks the way it does alone (a kubeconfig's tokens)
     if isinstance(value, BaseModel) and isinstance(dumped, dict):
         return {
             key: _secrets_shown(getattr(value, key), item, include_secrets) if key in type(value).model_fields else item

@@ -206,12 +206,17 @@ def _refuse_secret_on_command_line(cls: type[Any], path: str) -> None:
     from sluice.errors import ConfigurationError
     from sluice.storage import is_secret_key
 
-    head, *rest = path.split(".")
-    if head in cls.secret_fields() and (not rest or any(is_secret_key(part) for part in rest)):
-        raise ConfigurationError(
-            f"{path} is secret: pass it with --set-env {path}=ENVVAR or --prompt {path}, "
-            "not --set (the command line is visible to others and kept in your shell history)"
+    for secret in cls.secret_fields():
+        holds_secret = path == secret or secret.startswith(f"{path}.")  # the secret, or an object holding it
+        inside = path.startswith(f"{secret}.") and any(
+            is_secret_key(part) for part in path[len(secret) + 1 :].split(".")
         )
+        if holds_secret or inside:
+            what = path if not holds_secret or path == secret else secret
+            raise ConfigurationError(
+                f"{what} is secret: pass it with --set-env {what}=ENVVAR or --prompt {what}, "
+                "not --set (the command line is visible to others and kept in your shell history)"
+            )
 
 
 def _from_environment(path: str, variable: str) -> str:

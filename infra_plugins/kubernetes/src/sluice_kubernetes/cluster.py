@@ -9,6 +9,7 @@ import yaml
 
 from sluice.blocks import Block
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable
+from sluice.storage import mask_settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubernetes.client import ApiClient
@@ -40,6 +41,19 @@ class KubernetesClusterConfig(Block):
         if not isinstance(config, dict):
             raise ConfigurationError(f"kubeconfig {str(file)!r} is not a YAML mapping")
         return cls(config=config, context_name=context_name)
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        """``config`` as a whole: a kubeconfig holds tokens, client keys and passwords, so the server
+        keeps it encrypted (``data()`` masks only its secret-looking entries)."""
+        return [*super().secret_fields(), "config"]
+
+    def data(self, include_secrets: bool = False) -> dict[str, Any]:
+        """The fields as JSON; the kubeconfig's tokens, keys and passwords masked unless asked."""
+        data = super().data(include_secrets=include_secrets)
+        if not include_secrets:
+            data["config"] = mask_settings(data.get("config") or {})
+        return data
 
     def api_client(self) -> ApiClient:
         """An API client for this kubeconfig and context."""

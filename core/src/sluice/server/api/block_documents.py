@@ -1,8 +1,9 @@
 """``/api/block_documents``: saved, named blocks, with secret fields encrypted at rest.
 
-Secret fields (the ``secret_fields`` of the document's block schema) are kept out of the ``data``
-column and stored as one Fernet token; answers show them as ``********`` unless
-``include_secrets=true``. Sending ``********`` back in an update keeps the stored value.
+Secret fields (the ``secret_fields`` of the document's block schema: dotted paths such as
+``image_registry.password`` for a secret inside a nested model) are kept out of the ``data`` column
+and stored as one Fernet token; answers show them as ``********`` unless ``include_secrets=true``.
+Sending ``********`` back in an update keeps the stored value.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from sluice.server.database.tables import (
 )
 from sluice.server.database.types import utcnow
 from sluice.server.encryption import SecretBox
+from sluice.server.secret_paths import MASK, get_path, join_secrets, masked_paths, set_path, split_secrets
 
 router = APIRouter(prefix="/block_documents", tags=["Blocks"])
 #: Prefect 2's path for reading a document by type slug and name.
 by_type_router = APIRouter(prefix="/block_types", tags=["Blocks"])
-
-MASK = "********"
 
 
 def _schema(session: Session, block_type: BlockTypeTable, schema_id: UUID | None) -> BlockSchemaTable | None:
@@ -50,8 +50,7 @@ def _schema(session: Session, block_type: BlockTypeTable, schema_id: UUID | None
 
 
 def _store(row: BlockDocumentTable, data: dict[str, Any], secret_fields: list[str], box: SecretBox) -> None:
-    secrets = {name: data[name] for name in secret_fields if data.get(name) is not None}
-    row.data = {name: value for name, value in data.items() if name not in secrets}
+    row.data, secrets = split_secrets(data, secret_fields)
     row.encrypted_secrets = box.encrypt(secrets)
 
 
@@ -67,10 +66,8 @@ def to_block_document(
     row: BlockDocumentTable, slug: str, secret_fields: list[str], box: SecretBox, include_secrets: bool
 ) -> BlockDocument:
     """The API form of a document: secrets decrypted, or masked unless ``include_secrets``."""
-    data = dict(row.data)
-    if row.encrypted_secrets:
-        for name, value in box.decrypt(row.encrypted_secrets).items():
-            data[name] = value if include_secrets else MASK
+    secrets = box.decrypt(row.encrypted_secrets) if row.encrypted_secrets else {}
+    data = join_secrets(row.data, secrets, masked=not include_secrets)
     return BlockDocument(
         id=row.id,
         created=row.created,
@@ -90,7 +87,7 @@ def create_block_document(body: BlockDocumentCreate, session: SessionDep, box: S
     block_type = find_block_type(session, body.block_type_slug)
     schema = _schema(session, block_type, body.block_schema_id)
     secret_fields = list(schema.secret_fields) if schema else []
-    masked = [name for name in secret_fields if body.data.get(name) == MASK]
+    masked = masked_paths(body.data, secret_fields)
     if masked:
         raise ConfigurationError(f"secret field {masked[0]!r} holds the mask {MASK!r}, not a value")
     taken = select(BlockDocumentTable.id).where(
@@ -160,13 +157,13 @@ def update_block_document(
     block_type = get_or_404(session, BlockTypeTable, row.block_type_id, "block type")
     schema = _schema(session, block_type, body.block_schema_id or row.block_schema_id)
     secret_fields = list(schema.secret_fields) if schema else []
-    stored = {**row.data, **box.decrypt(row.encrypted_secrets)}
+    stored = join_secrets(row.data, box.decrypt(row.encrypted_secrets), masked=False)
     data = {**stored, **body.data} if body.merge_existing_data else dict(body.data)
-    for name in secret_fields:
-        if data.get(name) == MASK:
-            if name not in stored:
-                raise ConfigurationError(f"secret field {name!r} holds the mask {MASK!r} and has no stored value")
-            data[name] = stored[name]
+    for path in masked_paths(data, secret_fields):
+        kept = get_path(stored, path)
+        if kept is None:
+            raise ConfigurationError(f"secret field {path!r} holds the mask {MASK!r} and has no stored value")
+        set_path(data, path, kept)
     row.block_schema_id = schema.id if schema else None
     _store(row, data, secret_fields, box)
     row.updated = utcnow()
