@@ -237,12 +237,11 @@ def test_execute_runs_it_here_and_records_logs(project: Path) -> None:
     assert messages.count("Hello Zaphod!") == 2
 
 
-def test_run_watch_follows_the_run_to_its_end(project: Path) -> None:
+def stand_in_agent() -> threading.Thread:
+    """A thread that claims the first run it sees, then runs it here (no real agent needed)."""
     from sluice.engine import execute_flow_run
 
-    applied(project)
-
-    def agent() -> None:  # a stand-in agent: claim the run, then run it
+    def claim_and_execute() -> None:
         deadline = time.monotonic() + 30
         with get_client() as client:
             while time.monotonic() < deadline:
@@ -253,13 +252,48 @@ def test_run_watch_follows_the_run_to_its_end(project: Path) -> None:
                     return
                 time.sleep(0.05)
 
-    thread = threading.Thread(target=agent)
+    thread = threading.Thread(target=claim_and_execute)
     thread.start()
+    return thread
+
+
+def test_run_watch_follows_the_run_to_its_end(project: Path) -> None:
+    applied(project)
+    agent = stand_in_agent()
     result = sluice("deployment", "run", "say-hi/marvin", "--param", "name=Trillian", "--watch")
-    thread.join()
+    agent.join()
     assert result.exit_code == 0, result.stderr
     assert "Hello Trillian!" in result.stdout
     assert "is Completed" in result.stdout
+
+
+def test_run_watch_with_a_timeout_exits_0_when_the_run_completes_in_time(project: Path) -> None:
+    applied(project)
+    agent = stand_in_agent()
+    result = sluice("deployment", "run", "say-hi/marvin", "--param", "name=Ford", "--watch", "--watch-timeout", "120")
+    agent.join()
+    assert result.exit_code == 0, result.stderr
+    assert "Hello Ford!" in result.stdout
+    assert "is Completed" in result.stdout
+
+
+def test_run_watch_timeout_without_an_agent_names_the_run_and_its_queue_and_leaves_it_alone(project: Path) -> None:
+    applied(project)
+    result = sluice("deployment", "run", "say-hi/marvin", "--watch", "--watch-timeout", "0.01")
+    with get_client() as client:
+        (run,) = client.filter_flow_runs()
+    assert result.exit_code == 124
+    assert f"Flow run '{run.name}' is Scheduled" in result.stdout  # the progress still shows
+    assert_error(result, f"stopped watching flow run '{run.name}' ({run.id}) after 0.01s; it is still Scheduled")
+    assert "is an agent running on work queue 'test'? (sluice agent start -q test)" in result.stderr
+    assert run.state.type.value == "SCHEDULED"
+
+
+def test_run_watch_timeout_of_a_run_due_later_says_when_it_is_due(project: Path) -> None:
+    applied(project)
+    result = sluice("deployment", "run", "say-hi/marvin", "--start-in", "1 hour", "--watch", "--watch-timeout", "0.01")
+    assert result.exit_code == 124
+    assert_error(result, "it is still Scheduled: it is due at ")
 
 
 def test_a_failing_run_makes_execute_exit_non_zero(project: Path) -> None:
@@ -413,6 +447,10 @@ def test_commands_on_a_deployment_that_does_not_exist(project: Path, command: st
         (["--param", "colour=red"], "unknown parameter 'colour'"),
         (["--start-in", "soonish"], "--start-in 'soonish': use a duration"),
         (["--start-at", "tomorrow"], "--start-at 'tomorrow' is not an ISO 8601 time"),
+        (["--watch", "--watch-timeout", "0"], "--watch-timeout '0': give a positive number of seconds"),
+        (["--watch", "--watch-timeout", "-5"], "--watch-timeout '-5': give a positive number of seconds"),
+        (["--watch", "--watch-timeout", "soon"], "--watch-timeout 'soon': give a positive number of seconds"),
+        (["--watch-timeout", "60"], "--watch-timeout needs --watch"),
     ],
 )
 def test_run_with_bad_options_creates_no_run(project: Path, options: list[str], message: str) -> None:

@@ -141,6 +141,14 @@ def test_run_deployment_with_a_timeout_waits_for_the_end(project: Path) -> None:
     assert run.parameters["name"] == "Arthur"
 
 
+def test_run_deployment_returns_the_unfinished_run_when_the_timeout_passes(project: Path) -> None:
+    Deployment.build_from_flow(the_flow(), name="marvin", work_queue_name="test", apply=True)
+    run = run_deployment("say-hi/marvin", timeout=0.01, poll_interval=0.01)  # no agent: it cannot start
+    assert run.state.type.value == "SCHEDULED"
+    with get_client() as client:
+        assert client.read_flow_run(run.id).state.type.value == "SCHEDULED"
+
+
 def test_run_deployment_without_a_timeout_returns_at_once(project: Path) -> None:
     Deployment.build_from_flow(the_flow(), name="marvin", apply=True)
     run = run_deployment("say-hi/marvin", tags=["now"])

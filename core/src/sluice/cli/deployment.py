@@ -106,12 +106,19 @@ def run(
     start_at: str | None = typer.Option(None, "--start-at", help="Start at an ISO 8601 time."),
     tags: list[str] = typer.Option([], "--tag", "-t", help="A tag for the run; repeatable."),
     watch: bool = typer.Option(False, "--watch", help="Follow the run's states and logs to its end."),
+    watch_timeout: str | None = typer.Option(
+        None,
+        "--watch-timeout",
+        metavar="SECONDS",
+        help="With --watch: stop watching after this many seconds (exit 124); the run is left as it is.",
+    ),
 ) -> None:
     """Create a run of a deployment; an agent serving its work queue starts it."""
-    from sluice.cli.deployment_helpers import run_command
+    options = dict(locals())
+    from sluice.cli.deployment_helpers import RunOptions, run_command
 
     with cli_errors():
-        run_command(name, params, params_json, start_in, start_at, tags, watch)
+        run_command(RunOptions(**options))
 
 
 @app.command("execute")

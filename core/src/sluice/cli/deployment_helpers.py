@@ -314,52 +314,120 @@ def start_time(start_in: str | None, start_at: str | None) -> datetime | None:
     return None
 
 
-def run_command(
-    name: str,
-    params: list[str],
-    params_json: str | None,
-    start_in: str | None,
-    start_at: str | None,
-    tags: list[str],
-    watch: bool,
-) -> None:
-    """``run``: create a run; with ``--watch`` follow it and exit non-zero unless it completed."""
+#: The exit code of ``run --watch`` when ``--watch-timeout`` passes before the run ends (as timeout(1)).
+WATCH_TIMEOUT_EXIT_CODE = 124
+
+
+@dataclass
+class RunOptions:
+    """The options of ``sluice deployment run``, as given."""
+
+    name: str
+    params: list[str] = field(default_factory=list)
+    params_json: str | None = None
+    start_in: str | None = None
+    start_at: str | None = None
+    tags: list[str] = field(default_factory=list)
+    watch: bool = False
+    watch_timeout: str | None = None
+
+
+def parse_watch_timeout(watch: bool, watch_timeout: str | None) -> float | None:
+    """``--watch-timeout`` as seconds: it needs ``--watch`` and a positive number; raises ``ConfigurationError``."""
+    if watch_timeout is None:
+        return None
+    if not watch:
+        raise ConfigurationError("--watch-timeout needs --watch")
+    try:
+        seconds = float(watch_timeout)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):  # refuses nan too
+        raise ConfigurationError(f"--watch-timeout {watch_timeout!r}: give a positive number of seconds, e.g. 600")
+    return seconds
+
+
+def run_command(options: RunOptions) -> None:
+    """``run``: create a run; with ``--watch`` follow it and exit non-zero unless it completed.
+
+    When ``--watch-timeout`` passes first, say where the run is stuck and exit with
+    ``WATCH_TIMEOUT_EXIT_CODE``; the run itself is left as it is.
+    """
+    from sluice.cli.errors import fail
     from sluice.deploy_build import parse_parameters
     from sluice.deployments import run_deployment
 
-    parameters = parse_parameters(params, params_json, _schema_of(name) if params else None)
-    when = start_time(start_in, start_at)
-    run = run_deployment(name, parameters=parameters, scheduled_time=when, tags=tags or None)
+    timeout = parse_watch_timeout(options.watch, options.watch_timeout)
+    schema = _schema_of(options.name) if options.params else None
+    parameters = parse_parameters(options.params, options.params_json, schema)
+    when = start_time(options.start_in, options.start_at)
+    run = run_deployment(options.name, parameters=parameters, scheduled_time=when, tags=options.tags or None)
     echo(f"Created flow run '{run.name}' with id '{run.id}'.")
     if when is not None:
         echo(f"It is scheduled to start at {when.isoformat(timespec='seconds')}.")
-    if watch:
-        final = watch_flow_run(run.id)
-        if final != "COMPLETED":
-            raise typer.Exit(1)
+    if not options.watch:
+        return
+    final = watch_flow_run(run.id, timeout=timeout)
+    if final.state is None or not final.state.is_terminal:
+        raise fail(watch_timeout_message(final, timeout or 0), WATCH_TIMEOUT_EXIT_CODE)
+    if final.state.type.value != "COMPLETED":
+        raise typer.Exit(1)
 
 
-def watch_flow_run(flow_run_id: Any, poll_interval: float = 0.5) -> str:
-    """Print the run's state changes and logs until it ends; return the final state type."""
+def watch_flow_run(flow_run_id: Any, timeout: float | None = None, poll_interval: float = 0.5) -> Any:
+    """Print the run's state changes and logs until it ends or ``timeout`` seconds pass; return the run.
+
+    The run returned is as last read: in a terminal state, or not (the timeout passed first).
+    """
     from sluice.client import get_client
 
+    deadline = None if timeout is None else time.monotonic() + timeout
     seen_logs = 0
     last_state: tuple[str, str] | None = None
     with get_client() as client:
         while True:
             run = client.read_flow_run(flow_run_id)
-            logs = client.filter_logs(flow_run_ids=[flow_run_id], offset=seen_logs, limit=1000)
-            for log in logs:
-                stamp = log.timestamp.astimezone().strftime("%H:%M:%S")
-                echo(f"{stamp} | {_level_name(log.level):<7} | {log.message}")
-            seen_logs += len(logs)
+            while True:  # every log so far, a page at a time
+                logs = client.filter_logs(flow_run_ids=[flow_run_id], offset=seen_logs, limit=1000)
+                for log in logs:
+                    stamp = log.timestamp.astimezone().strftime("%H:%M:%S")
+                    echo(f"{stamp} | {_level_name(log.level):<7} | {log.message}")
+                seen_logs += len(logs)
+                if len(logs) < 1000:
+                    break
             state = run.state
             if state is not None and (state.type.value, state.name) != last_state:
                 last_state = (state.type.value, state.name)
                 echo(f"Flow run '{run.name}' is {state.name}" + (f": {state.message}" if state.message else ""))
-            if state is not None and state.is_terminal and len(logs) < 1000:
-                return state.type.value
-            time.sleep(poll_interval)
+            if state is not None and state.is_terminal:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                return run
+            pause = poll_interval if deadline is None else min(poll_interval, deadline - time.monotonic())
+            time.sleep(max(pause, 0.0))
+
+
+def watch_timeout_message(run: Any, timeout: float) -> str:
+    """One line for a watch that timed out: the run, its state, and what to check."""
+    state = run.state
+    where = f"still {state.name}" if state is not None else "without a state"
+    queue = run.work_queue_name
+    if state is None or state.type.value == "SCHEDULED":
+        scheduled = state.scheduled_time if state is not None else None
+        if scheduled is not None and scheduled > datetime.now(UTC):
+            hint = f"it is due at {scheduled.astimezone().isoformat(timespec='seconds')}"
+        elif queue:
+            hint = f"is an agent running on work queue {queue!r}? (sluice agent start -q {queue})"
+        else:
+            hint = "its deployment has no work queue, so no agent picks it up (set one with -q and apply it again)"
+    elif state.type.value == "PENDING":
+        hint = "an agent claimed it but it has not started: check that agent's output"
+    else:
+        hint = f"follow it with 'sluice flow-run logs --follow {run.id}'"
+    return (
+        f"stopped watching flow run '{run.name}' ({run.id}) after {timeout:g}s; it is {where}: "
+        f"{hint}. The run is left as it is."
+    )
 
 
 def _schema_of(name: str) -> dict[str, Any] | None:
