@@ -36,6 +36,21 @@ def say_hi(name: str = "Marvin", times: int = 1):
 '''
 
 
+GATHER = """from sluice import flow, get_run_logger
+
+
+@flow
+def gather(prefix: str, *items: int, **options: str):
+    get_run_logger().info(f"{prefix} items={list(items)} options={options}")
+"""
+
+#: Why the tests of extra parameter names on `run` and `execute` still fail.
+EXTRA_NAMES_NEED_CHECK_PARAMETERS = (
+    "sluice.deployments.check_parameters only takes unknown names for a **kwargs named 'kwargs'; "
+    "it should ask sluice.parameters.extra_keywords_parameter(schema)"
+)
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with flows/marvin.py, made the current folder."""
@@ -199,6 +214,62 @@ def test_dry_run_lists_the_files_and_changes_nothing(project: Path, tmp_path_fac
     assert "flows/marvin.py" in result.stdout and "Would upload 1 file" in result.stdout
     assert list(store.iterdir()) == []
     assert_nothing_written(project)
+
+
+# -- flows whose *items and **options are not named args and kwargs -------------------------------------
+
+
+def applied_gather(project: Path) -> None:
+    (project / "flows" / "gather.py").write_text(GATHER)
+    result = sluice(
+        "deployment", "build", "flows/gather.py:gather", "-n", "g", "-q", "test", "-a", "--param", "prefix=p"
+    )
+    assert result.exit_code == 0, result.stderr
+
+
+def logs_of_the_run() -> list[str]:
+    with get_client() as client:
+        (run,) = client.filter_flow_runs()
+        return [log.message for log in client.filter_logs(run.id)]
+
+
+def test_build_puts_default_parameters_of_other_names_into_options(project: Path) -> None:
+    (project / "flows" / "gather.py").write_text(GATHER)
+    result = sluice(
+        "deployment", "build", "flows/gather.py:gather", "-n", "g", "--param", "prefix=p", "--param", "colour=red"
+    )
+    assert result.exit_code == 0, result.stderr
+    data = yaml.safe_load((project / "gather-deployment.yaml").read_text())
+    assert data["parameters"] == {"prefix": "p", "options": {"colour": "red"}}
+    assert data["parameter_openapi_schema"]["properties"]["options"]["variadic"] == "keyword"
+    assert data["parameter_openapi_schema"]["properties"]["items"]["variadic"] == "positional"
+
+
+def test_execute_spreads_items_and_options_given_by_their_names(project: Path) -> None:
+    applied_gather(project)
+    result = sluice(
+        "deployment", "execute", "gather/g", "--param", "items=[1, 2]", "--param", 'options={"colour": "red"}'
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "p items=[1, 2] options={'colour': 'red'}" in logs_of_the_run()
+
+
+@pytest.mark.xfail(strict=True, reason=EXTRA_NAMES_NEED_CHECK_PARAMETERS)
+def test_run_takes_a_parameter_of_any_other_name_for_options(project: Path) -> None:
+    applied_gather(project)
+    result = sluice("deployment", "run", "gather/g", "--param", "colour=red")
+    assert result.exit_code == 0, result.stderr
+    with get_client() as client:
+        (run,) = client.filter_flow_runs()
+    assert run.parameters == {"prefix": "p", "colour": "red"}  # the engine puts colour into options
+
+
+@pytest.mark.xfail(strict=True, reason=EXTRA_NAMES_NEED_CHECK_PARAMETERS)
+def test_execute_gives_a_parameter_of_any_other_name_to_options(project: Path) -> None:
+    applied_gather(project)
+    result = sluice("deployment", "execute", "gather/g", "--param", "colour=red")
+    assert result.exit_code == 0, result.stderr
+    assert "p items=[] options={'colour': 'red'}" in logs_of_the_run()
 
 
 # -- runs -------------------------------------------------------------------------------------------

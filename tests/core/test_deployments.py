@@ -162,6 +162,20 @@ def test_run_deployment_checks_parameters(project: Path) -> None:
         run_deployment("say-hi/marvin", parameters={"colour": "red"})
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="check_parameters only takes unknown names for a **kwargs named 'kwargs'; "
+    "it should ask sluice.parameters.extra_keywords_parameter(schema)",
+)
+def test_run_deployment_takes_parameters_of_any_name_for_a_var_keyword_parameter_of_any_name(project: Path) -> None:
+    (project / "flows" / "gather.py").write_text(
+        "from sluice import flow\n\n\n@flow\ndef gather(**options: str):\n    pass\n"
+    )
+    Deployment.build_from_flow(load_flow_from_entrypoint("flows/gather.py:gather"), name="g", apply=True)
+    run = run_deployment("gather/g", parameters={"colour": "red"})
+    assert run.parameters == {"colour": "red"}
+
+
 def test_engine_subprocess_fails_the_run_and_exits_1_when_the_flow_fails(project: Path) -> None:
     from sluice.engine import create_local_run
 

@@ -46,6 +46,17 @@ def test_calling_a_flow_returns_its_result_and_records_a_completed_run() -> None
     assert history(run.id) == [("PENDING", "Pending"), ("RUNNING", "Running"), ("COMPLETED", "Completed")]
 
 
+def test_a_flow_records_its_items_and_options_under_their_own_names() -> None:
+    @flow
+    def gather(prefix: str, *items: int, **options: str) -> tuple[Any, ...]:
+        return prefix, items, options
+
+    assert gather("p", "1", 2, colour="red") == ("p", (1, 2), {"colour": "red"})
+    (run,) = runs_of("gather")
+    assert run.parameters == {"prefix": "p", "items": ["1", 2], "options": {"colour": "red"}}
+    assert run.state.type.value == "COMPLETED"
+
+
 def test_parameters_are_coerced_before_the_body_runs() -> None:
     seen: dict[str, Any] = {}
 

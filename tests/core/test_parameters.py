@@ -9,8 +9,10 @@ from pydantic import BaseModel
 
 from sluice.errors import ParameterError
 from sluice.parameters import (
+    bind_arguments,
     call_with_parameters,
     docstring_summary,
+    extra_keywords_parameter,
     parameter_descriptions,
     parameter_schema,
     validate_parameters,
@@ -57,6 +59,17 @@ def numpy_style(a: int, b: list[float], flag: bool = False) -> None:
     """
 
 
+def gather(prefix: str, *items: int, **options: str) -> tuple[str, tuple[int, ...], dict[str, str]]:
+    """Variadic parameters named neither args nor kwargs.
+
+    Args:
+        prefix: Goes first.
+        *items: Numbers to gather.
+        **options: Settings by name.
+    """
+    return prefix, items, options
+
+
 def test_schema_has_prefect_layout_with_types_defaults_and_positions() -> None:
     schema = parameter_schema(google_style)
     assert schema["title"] == "Parameters"
@@ -97,7 +110,52 @@ def test_pydantic_models_go_to_definitions_with_refs() -> None:
 
 def test_kwargs_is_an_object_named_after_it() -> None:
     schema = parameter_schema(google_style)
-    assert schema["properties"]["kwargs"] == {"title": "kwargs", "type": "object", "position": 3}
+    assert schema["properties"]["kwargs"] == {"title": "kwargs", "type": "object", "variadic": "keyword", "position": 3}
+
+
+def test_a_var_keyword_parameter_of_any_name_is_a_marked_object_named_after_it() -> None:
+    schema = parameter_schema(gather)
+    assert schema["properties"]["options"] == {
+        "title": "options",
+        "description": "Settings by name.",
+        "type": "object",
+        "variadic": "keyword",
+        "position": 2,
+    }
+
+
+def test_a_var_positional_parameter_of_any_name_is_a_marked_array_named_after_it() -> None:
+    schema = parameter_schema(gather)
+    assert schema["properties"]["items"] == {
+        "title": "items",
+        "description": "Numbers to gather.",
+        "type": "array",
+        "variadic": "positional",
+        "position": 1,
+    }
+    assert schema["required"] == ["prefix"]
+
+
+def test_extra_keywords_parameter_is_the_var_keyword_parameter_whatever_its_name() -> None:
+    assert extra_keywords_parameter(parameter_schema(gather)) == "options"
+    assert extra_keywords_parameter(parameter_schema(google_style)) == "kwargs"
+
+
+def test_extra_keywords_parameter_is_none_without_a_var_keyword_parameter() -> None:
+    def only_items(*kwargs: int) -> None:  # a *kwargs takes no extra names
+        return None
+
+    assert extra_keywords_parameter(parameter_schema(numpy_style)) is None
+    assert extra_keywords_parameter(parameter_schema(only_items)) is None
+    assert extra_keywords_parameter(None) is None
+
+
+def test_extra_keywords_parameter_of_an_unmarked_prefect_schema_is_kwargs() -> None:
+    prefect = {
+        "properties": {"name": {"title": "name", "type": "string"}, "kwargs": {"title": "kwargs", "type": "object"}}
+    }
+    assert extra_keywords_parameter(prefect) == "kwargs"
+    assert extra_keywords_parameter({"properties": {"options": {"title": "options", "type": "object"}}}) is None
 
 
 def test_unannotated_parameters_and_non_json_defaults_are_described_without_type() -> None:
@@ -154,6 +212,37 @@ def test_unknown_parameter_is_rejected_when_there_is_no_kwargs() -> None:
 
 def test_unknown_parameters_go_to_kwargs_when_there_is_one() -> None:
     assert validate_parameters(google_style, {"extra": 1})["kwargs"] == {"extra": 1}
+
+
+def test_unknown_parameters_go_to_the_var_keyword_parameter_whatever_its_name() -> None:
+    assert validate_parameters(gather, {"prefix": "p", "colour": "red"}) == {
+        "prefix": "p",
+        "options": {"colour": "red"},
+    }
+
+
+def test_unknown_parameters_join_the_ones_given_to_the_var_keyword_parameter() -> None:
+    values = validate_parameters(gather, {"prefix": "p", "options": {"size": "L"}, "colour": "red"})
+    assert values["options"] == {"size": "L", "colour": "red"}
+
+
+def test_var_positional_values_are_coerced_whatever_its_name() -> None:
+    assert validate_parameters(gather, {"prefix": "p", "items": ["1", 2]})["items"] == [1, 2]
+
+
+def test_var_keyword_values_are_checked_against_their_annotation() -> None:
+    with pytest.raises(ParameterError, match=r"parameter 'options' \(colour\): Input should be a valid string"):
+        validate_parameters(gather, {"prefix": "p", "colour": 5})
+
+
+def test_bind_arguments_names_items_and_options_after_the_parameters() -> None:
+    bound = bind_arguments(gather, ("p", 1, 2), {"colour": "red"})
+    assert bound == {"prefix": "p", "items": [1, 2], "options": {"colour": "red"}}
+
+
+def test_call_with_parameters_spreads_items_and_options_after_validation() -> None:
+    values = validate_parameters(gather, {"prefix": "p", "items": ["1"], "colour": "red"})
+    assert call_with_parameters(gather, values) == ("p", (1,), {"colour": "red"})
 
 
 def test_missing_required_parameters_are_named() -> None:

@@ -29,6 +29,12 @@ from sluice.errors import ParameterError
 _VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
 _VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
 
+#: The key that marks the schema property of a ``*items`` (``"positional"``) or ``**options``
+#: (``"keyword"``) parameter, whatever its name. JSON Schema ignores unknown keys, as it does ``position``.
+VARIADIC_KEY = "variadic"
+#: A variadic parameter's kind → its ``VARIADIC_KEY`` value and JSON type.
+_VARIADIC = {_VAR_POSITIONAL: ("positional", "array"), _VAR_KEYWORD: ("keyword", "object")}
+
 
 # -- docstrings -------------------------------------------------------------------------------------
 
@@ -131,7 +137,7 @@ def _is_pydantic_unsafe_name(name: str) -> bool:
 
 @lru_cache(maxsize=256)
 def signature_model(fn: Callable[..., Any]) -> type[BaseModel]:
-    """A pydantic model with one field per parameter of ``fn`` (``*args`` a list, ``**kwargs`` a dict).
+    """A pydantic model with one field per parameter of ``fn`` (``*items`` a list, ``**options`` a dict).
 
     Field names that pydantic reserves (``json``, ``_private``…) are aliased, so every parameter name works.
     """
@@ -168,8 +174,9 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
 
     Types come from annotations, defaults from the signature, descriptions from the docstring's
     ``Args:``/``Parameters`` section; pydantic models go to ``definitions`` and are referenced as
-    ``#/definitions/Model``; ``**kwargs`` is an object named after it. A default that cannot be put in
-    JSON is left out of the schema (the flow still uses it).
+    ``#/definitions/Model``. ``**options`` (any name) is an object and ``*items`` an array, named
+    after the parameter and marked with ``VARIADIC_KEY``. A default that cannot be put in JSON is left
+    out of the schema (the flow still uses it).
     """
     model = signature_model(fn)
     with warnings.catch_warnings():
@@ -181,10 +188,10 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     for name, prop in raw.get("properties", {}).items():
         parameter = signature.parameters.get(name)
         prop = dict(prop)
-        if parameter is not None and parameter.kind is _VAR_KEYWORD:
-            prop = {"title": name, "type": "object", "position": prop.get("position")}
-        elif parameter is not None and parameter.kind is _VAR_POSITIONAL:
-            prop = {"title": name, "type": "array", "position": prop.get("position")}
+        if parameter is not None and parameter.kind in _VARIADIC:
+            kind, json_type = _VARIADIC[parameter.kind]
+            described = {"description": prop["description"]} if prop.get("description") else {}
+            prop = {"title": name, **described, "type": json_type, VARIADIC_KEY: kind, "position": prop.get("position")}
         properties[name] = _ordered(prop)
     return {
         "title": "Parameters",
@@ -195,6 +202,22 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     }
 
 
+def extra_keywords_parameter(schema: Mapping[str, Any] | None) -> str | None:
+    """The name of the ``**`` parameter of the flow ``schema`` describes, or None when it has none.
+
+    That parameter takes the parameters of any other name, so a flow that has one accepts unknown
+    names. It is the property marked ``VARIADIC_KEY: "keyword"``; a schema without that mark (written
+    by Prefect 2 or an older Sluice) names it ``kwargs``, an object.
+    """
+    properties = {
+        name: prop for name, prop in ((schema or {}).get("properties") or {}).items() if isinstance(prop, Mapping)
+    }
+    marked = {name: prop[VARIADIC_KEY] for name, prop in properties.items() if VARIADIC_KEY in prop}
+    if marked:
+        return next((name for name, kind in marked.items() if kind == "keyword"), None)
+    return "kwargs" if properties.get("kwargs", {}).get("type") == "object" else None
+
+
 # -- validation -------------------------------------------------------------------------------------
 
 
@@ -202,8 +225,9 @@ def validate_parameters(fn: Callable[..., Any], values: Mapping[str, Any]) -> di
     """Check and coerce ``values`` (by parameter name) against ``fn``'s signature.
 
     Returns the coerced values of the parameters given (defaults are not filled in, so the flow's own
-    defaults apply). Unknown names (when ``fn`` has no ``**kwargs``), missing required parameters and
-    values of the wrong type raise one ``ParameterError`` naming each parameter at fault.
+    defaults apply). Unknown names go into ``fn``'s ``**`` parameter (whatever its name); without one
+    they, missing required parameters and values of the wrong type raise one ``ParameterError`` naming
+    each parameter at fault.
     """
     signature = inspect.signature(fn)
     names = [name for name, p in signature.parameters.items() if p.kind not in (_VAR_POSITIONAL, _VAR_KEYWORD)]
@@ -268,7 +292,7 @@ def jsonable(value: Any) -> Any:
 
 
 def bind_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters of a call ``fn(*args, **kwargs)`` by name (``*args`` as a list, ``**kwargs`` as a dict)."""
+    """The parameters of a call ``fn(*args, **kwargs)`` by name (``*items`` as a list, ``**options`` as a dict)."""
     signature = inspect.signature(fn)
     try:
         bound = signature.bind_partial(*args, **kwargs)
@@ -282,7 +306,7 @@ def bind_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mappin
 
 
 def call_with_parameters(fn: Callable[..., Any], parameters: Mapping[str, Any]) -> Any:
-    """Call ``fn`` with parameters by name, spreading ``*args`` and ``**kwargs`` entries."""
+    """Call ``fn`` with parameters by name, spreading its ``*items`` list and ``**options`` dict (any names)."""
     signature = inspect.signature(fn)
     arguments = {name: parameters[name] for name in signature.parameters if name in parameters}
     bound = inspect.BoundArguments(signature, arguments)  # type: ignore[arg-type]
