@@ -45,10 +45,6 @@ def gather(prefix: str, *items: int, **options: str):
 """
 
 #: Why the tests of extra parameter names on `run` and `execute` still fail.
-EXTRA_NAMES_NEED_CHECK_PARAMETERS = (
-    "sluice.deployments.check_parameters only takes unknown names for a **kwargs named 'kwargs'; "
-    "it should ask sluice.parameters.extra_keywords_parameter(schema)"
-)
 
 
 @pytest.fixture
@@ -254,7 +250,6 @@ def test_execute_spreads_items_and_options_given_by_their_names(project: Path) -
     assert "p items=[1, 2] options={'colour': 'red'}" in logs_of_the_run()
 
 
-@pytest.mark.xfail(strict=True, reason=EXTRA_NAMES_NEED_CHECK_PARAMETERS)
 def test_run_takes_a_parameter_of_any_other_name_for_options(project: Path) -> None:
     applied_gather(project)
     result = sluice("deployment", "run", "gather/g", "--param", "colour=red")
@@ -264,7 +259,6 @@ def test_run_takes_a_parameter_of_any_other_name_for_options(project: Path) -> N
     assert run.parameters == {"prefix": "p", "colour": "red"}  # the engine puts colour into options
 
 
-@pytest.mark.xfail(strict=True, reason=EXTRA_NAMES_NEED_CHECK_PARAMETERS)
 def test_execute_gives_a_parameter_of_any_other_name_to_options(project: Path) -> None:
     applied_gather(project)
     result = sluice("deployment", "execute", "gather/g", "--param", "colour=red")

@@ -299,9 +299,12 @@ class Deployment(BaseModel):
         return body
 
     def check(self) -> None:
-        """Validate what the API cannot: the parameters against the parameter schema, and that
-        ``schedule`` and ``schedules`` do not contradict each other."""
+        """Validate what the API cannot: the parameters against the parameter schema, that
+        ``schedule`` and ``schedules`` do not contradict each other, and that an unsaved
+        infrastructure block holds no secret (the deployment would keep it in clear)."""
         self.check_schedules()
+        if self.infrastructure is not None and self.infrastructure.document_name is None:
+            _refuse_inline_secrets(self.infrastructure)
         if self.parameter_openapi_schema and self.parameters:
             check_parameters(self.parameters, self.parameter_openapi_schema)
 
@@ -417,6 +420,25 @@ def block_from_data(kind: str, value: dict[str, Any], what: str) -> Block:
     return block
 
 
+def _refuse_inline_secrets(block: Block) -> None:
+    """Refuse an unsaved block that holds a secret: the deployment would store it in clear.
+
+    Only saved blocks keep their secrets encrypted (a registry password, a kubeconfig), so such a
+    block must be saved first and referenced by name.
+    """
+    from sluice.server.secret_paths import get_path
+
+    data = block.data(include_secrets=True)
+    held = [path for path in block.secret_fields() if get_path(data, path) not in (None, "", {}, [])]
+    if held:
+        slug = block.block_type_slug
+        raise ConfigurationError(
+            f"the {slug} infrastructure holds the secret {held[0]!r}: save the block first "
+            f"(`sluice block create {slug} NAME ...` or block.save(NAME)) and use {slug}/NAME, "
+            "so the secret is stored encrypted rather than in the deployment"
+        )
+
+
 def _document_id(block: Block | None, what: str, required: bool = True) -> UUID | None:
     """The id of a saved block on this API, looked up by type and name."""
     if block is None:
@@ -439,8 +461,10 @@ def check_parameters(parameters: dict[str, Any], schema: dict[str, Any]) -> None
     """Validate parameters against a parameter schema; unknown and ill-typed ones raise ``ParameterError``."""
     import jsonschema
 
+    from sluice.parameters import extra_keywords_parameter
+
     properties = schema.get("properties") or {}
-    takes_kwargs = any(prop.get("type") == "object" and name == "kwargs" for name, prop in properties.items())
+    takes_kwargs = extra_keywords_parameter(schema) is not None
     unknown = [name for name in parameters if name not in properties]
     if unknown and not takes_kwargs:
         raise ParameterError(
