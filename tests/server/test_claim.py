@@ -244,6 +244,58 @@ def test_the_long_poll_answers_when_a_future_run_becomes_due(client: Any, deploy
     assert datetime.now(UTC) >= soon
 
 
+def _recorded_waits(backend: Any, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The timeouts of the backend's waits for a notification (each returns at once instead)."""
+    waits: list[float] = []
+
+    async def recording_wait(timeout: float, since: int | None = None) -> None:
+        waits.append(timeout)
+
+    monkeypatch.setattr(backend.notifier, "wait", recording_wait)
+    return waits
+
+
+def _wait_for_work(backend: Any, queue: str, timeout: float) -> None:
+    import asyncio
+
+    from sluice.queues import ClaimRequest
+
+    request = ClaimRequest(queues=(queue,), limit=10, agent_id=uuid.uuid4())
+    asyncio.run(backend.wait_for_work(request, timeout, since=backend.work_version()))
+
+
+def test_a_run_that_came_due_before_the_wait_ends_it_without_a_notification(
+    app: Any, client: Any, deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run came due between the agent's empty claim and its wait: nothing will notify, so the long
+    poll must claim again at once rather than sleep out its time."""
+    waits = _recorded_waits(app.state.queue_backend, monkeypatch)
+    _runs(client, deployment, 1)  # due now, created before the wait takes its version
+    _wait_for_work(app.state.queue_backend, "etl-queue", timeout=60)
+    assert waits == []
+
+
+def test_due_runs_of_a_full_deployment_leave_the_wait_to_a_notification(
+    app: Any, client: Any, deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.update_deployment(deployment.id, concurrency_limit=1)
+    _runs(client, deployment, 2)
+    assert len(_claim(client, "etl-queue", uuid.uuid4())) == 1  # the other one is due but over the limit
+    waits = _recorded_waits(app.state.queue_backend, monkeypatch)
+    _wait_for_work(app.state.queue_backend, "etl-queue", timeout=60)
+    assert waits == [60]  # a whole wait for a freed slot, not a spin on the due run
+
+
+def test_a_wait_ends_when_the_next_run_comes_due(
+    app: Any, client: Any, deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    client.create_flow_run_from_deployment(deployment.id, state={"type": "SCHEDULED", "scheduled_time": later})
+    waits = _recorded_waits(app.state.queue_backend, monkeypatch)
+    _wait_for_work(app.state.queue_backend, "etl-queue", timeout=600)
+    assert len(waits) == 1 and 0 < waits[0] <= 31
+
+
 def test_prefetch_claims_runs_due_within_the_window_only(client: Any, deployment: Any) -> None:
     later = datetime.now(UTC) + timedelta(minutes=5)
     run = client.create_flow_run_from_deployment(deployment.id, state={"type": "SCHEDULED", "scheduled_time": later})

@@ -55,3 +55,23 @@ def test_a_claim_does_not_start_a_run_later_than_max_lateness(client, flow, app,
     assert client.read_flow_run(too_late.id).state.type.value == "SCHEDULED"
     make_late_runs(app, settings, Clock(datetime.now(UTC))).handle_late_runs()
     assert client.read_flow_run(too_late.id).state.type.value == "CANCELLED"
+
+
+def test_due_runs_past_max_lateness_leave_the_wait_to_a_notification(client, flow, app, monkeypatch):
+    import asyncio
+
+    from sluice.queues import ClaimRequest
+
+    strict = client.create_deployment("strict", flow.id, work_queue_name="q", max_lateness=60)
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    client.create_flow_run_from_deployment(strict.id, state={"type": "SCHEDULED", "scheduled_time": past})
+    backend = app.state.queue_backend
+    waits = []
+
+    async def recording_wait(timeout, since=None):
+        waits.append(timeout)
+
+    monkeypatch.setattr(backend.notifier, "wait", recording_wait)
+    request = ClaimRequest(queues=("q",), limit=10, agent_id=uuid.uuid4())
+    asyncio.run(backend.wait_for_work(request, 60, since=backend.work_version()))
+    assert waits == [60]  # the claim never takes that run: waking for it would spin

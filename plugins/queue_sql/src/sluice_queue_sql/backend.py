@@ -114,21 +114,33 @@ class SqlQueueBackend:
         self.notifier.notify()
 
     async def wait_for_work(self, request: ClaimRequest, timeout: float, since: int | None = None) -> None:
-        """Wait for a notification, for the next known run of the queues to come due, or ``timeout``."""
+        """Wait for a notification, for the next known run of the queues to come due, or ``timeout``.
+
+        Returns at once when a claim would now take a run: one came due between the caller's claim and
+        this wait, and no notification will ever announce a run's time coming.
+        """
         if timeout <= 0:
             return
-        due = await asyncio.to_thread(self._next_due_time, request)
+        claimable, due = await asyncio.to_thread(self._look_ahead, request)
+        if claimable:
+            return
         if due is not None:
             wake_in = (due - timedelta(seconds=request.prefetch_seconds) - utcnow()).total_seconds()
-            # A run already due that the claim left (a full queue or deployment) waits for a
-            # notification that a slot is free, not for its time, or the poll would spin.
-            if wake_in > 0:
-                timeout = min(timeout, wake_in + 0.005)
+            timeout = min(timeout, max(0.0, wake_in) + 0.005)
         await self.notifier.wait(timeout, since)
 
-    def _next_due_time(self, request: ClaimRequest) -> datetime | None:
+    def _look_ahead(self, request: ClaimRequest) -> tuple[bool, datetime | None]:
+        """Whether a claim would take a run now, else when the next run not yet due comes due.
+
+        Runs already due that a claim leaves (a full queue or deployment, past ``max_lateness``) are
+        neither: they wait for a notification that a slot is free, or the long poll would spin.
+        """
+        claims = _claims()
+        horizon = utcnow() + timedelta(seconds=max(0.0, request.prefetch_seconds))
         with self.database.read_session() as session:
-            return _claims().next_due_time(session, request)
+            if claims.claimable_now(session, request, horizon):
+                return True, None
+            return False, claims.next_due_time(session, request, after=horizon)
 
     def close(self) -> None:
         """Stop the listener thread and the session notifications."""

@@ -282,8 +282,9 @@ def claimable_exists(session: Session, queues: Sequence[WorkQueueTable], horizon
     return session.scalars(query.limit(1)).first() is not None
 
 
-def next_due_time(session: Session, request: ClaimRequest) -> datetime | None:
-    """The earliest expected start time among SCHEDULED runs of the requested queues."""
+def next_due_time(session: Session, request: ClaimRequest, after: datetime) -> datetime | None:
+    """The earliest expected start time after ``after`` among SCHEDULED runs of the requested queues:
+    when the next run not yet due comes due."""
     queues = [queue for queue in requested_queues(session, request, lock=False) if not queue.is_paused]
     if not queues:
         return None
@@ -291,6 +292,7 @@ def next_due_time(session: Session, request: ClaimRequest) -> datetime | None:
     query = select(func.min(FlowRunTable.expected_start_time)).where(
         FlowRunTable.state_type == StateType.SCHEDULED.value,
         FlowRunTable.state_name != RETRY_NAME,
+        FlowRunTable.expected_start_time > after,
         or_(*conditions),
     )
     value = session.scalar(query)
@@ -301,11 +303,14 @@ def next_due_time(session: Session, request: ClaimRequest) -> datetime | None:
     return value
 
 
-def claim(session: Session, request: ClaimRequest, lock: bool) -> list[Any]:
-    """Run steps 1–5 in ``session``'s transaction (the caller commits) and return the claimed runs."""
+def _admissible(
+    session: Session, request: ClaimRequest, lock: bool, horizon: datetime | None = None
+) -> tuple[list[WorkQueueTable], list[Any], datetime]:
+    """Steps 1–5 short of writing: the requested queues, the runs a claim takes, and the PENDING time."""
     queues = requested_queues(session, request, lock)
     slots = queue_slots(session, queues)
-    horizon = utcnow() + timedelta(seconds=max(0.0, request.prefetch_seconds))
+    if horizon is None:
+        horizon = utcnow() + timedelta(seconds=max(0.0, request.prefetch_seconds))
     # Extra candidates only where a limit may turn some away, so that they do not hide other runs.
     limited = any(slot.free is not None for slot in slots) or session.scalar(
         select(DeploymentTable.id).where(DeploymentTable.concurrency_limit.is_not(None)).limit(1)
@@ -316,6 +321,20 @@ def claim(session: Session, request: ClaimRequest, lock: bool) -> list[Any]:
     # as free always ended earlier, so the state history never shows a limit exceeded.
     now = utcnow()
     admitted = drop_too_late_runs(session, admitted, now)  # past max_lateness: cancelled, never started
+    return queues, admitted, now
+
+
+def claimable_now(session: Session, request: ClaimRequest, horizon: datetime) -> bool:
+    """Would a claim take a run due by ``horizon`` now? The claim's own steps, read-only and unlocked,
+    so that the answer counts limits, pauses and ``max_lateness`` exactly as a claim does."""
+    if request.limit <= 0:
+        return False
+    return bool(_admissible(session, request, lock=False, horizon=horizon)[1])
+
+
+def claim(session: Session, request: ClaimRequest, lock: bool) -> list[Any]:
+    """Run steps 1–5 in ``session``'s transaction (the caller commits) and return the claimed runs."""
+    queues, admitted, now = _admissible(session, request, lock)
     if admitted:
         mark_pending(session, admitted, request.agent_id, now)
     touch_queues(session, queues, now)
