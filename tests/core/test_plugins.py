@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pytest
 
+from sluice.blocks import Block, get_block_class
 from sluice.errors import DuplicateSlugError, UnknownSlugError
 from sluice.hookspecs import hookimpl
 from sluice.plugins import PluginManager, get_plugin_manager, package_for_slug, set_plugin_manager
@@ -103,13 +104,68 @@ def test_a_class_of_the_wrong_kind_is_refused(sluice_plugin_manager: PluginManag
         assert "every-second" not in sluice_plugin_manager.registry("storage")
 
 
+class _Login(Block):
+    """A login another block uses."""
+
+    block_type_slug: ClassVar[str] = "test-login"
+    username: str
+
+
+class _OtherLogin(_Login):
+    pass
+
+
+def test_a_plain_block_given_to_a_block_hook_is_a_supporting_type(sluice_plugin_manager: PluginManager) -> None:
+    calls: list[str] = []
+
+    class LoginPlugin:
+        @hookimpl
+        def register_storage_blocks(self, register):  # type: ignore[no-untyped-def]
+            calls.append("storage")
+            register(_Login)
+
+    sluice_plugin_manager.register(LoginPlugin(), name="login", distribution="sluice-login")
+    assert sluice_plugin_manager.registry("supporting").get("test-login") is _Login
+    assert "test-login" not in sluice_plugin_manager.registry("storage")
+    assert calls == ["storage"]  # the hook is still called once, for both registries
+    [entry] = sluice_plugin_manager.registry("supporting").entries()
+    assert entry.distribution == "sluice-login"
+    assert {info.name: info.slugs for info in sluice_plugin_manager.plugins()}["login"] == {
+        "supporting": ["test-login"]
+    }
+
+
+def test_two_plugins_claiming_one_supporting_slug_is_an_error_naming_both(
+    sluice_plugin_manager: PluginManager,
+) -> None:
+    class StoragePlugin:
+        @hookimpl
+        def register_storage_blocks(self, register):  # type: ignore[no-untyped-def]
+            register(_Login)
+
+    class InfrastructurePlugin:
+        @hookimpl
+        def register_infrastructure_blocks(self, register):  # type: ignore[no-untyped-def]
+            register(_OtherLogin)
+
+    sluice_plugin_manager.register(StoragePlugin(), name="one", distribution="sluice-one")
+    sluice_plugin_manager.register(InfrastructurePlugin(), name="two", distribution="sluice-two")
+    with pytest.raises(DuplicateSlugError, match=r"supporting block type 'test-login'.*sluice-one.*sluice-two"):
+        sluice_plugin_manager.registry("supporting")
+
+
+def test_an_unknown_block_type_slug_says_which_package_to_install(sluice_plugin_manager: PluginManager) -> None:
+    with pytest.raises(UnknownSlugError, match=r"Unknown block type 'docker-registry': .*pip install sluice-docker"):
+        get_block_class("docker-registry")
+
+
 def test_plugins_are_found_through_entry_points(site: Path) -> None:
     make_distribution(
         site,
         "fake-sluice-hourly",
         "fake_sluice_hourly",
         """
-        from typing import Literal
+        from typing import ClassVar, Literal
         from sluice.hookspecs import hookimpl
         from sluice.schedules import Schedule
 

@@ -60,3 +60,15 @@ def test_the_documented_kubernetes_overrides_apply() -> None:
     kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)
     assert manifest["spec"]["activeDeadlineSeconds"] == 3600
     assert manifest["spec"]["template"]["spec"]["nodeSelector"] == {"pool": "batch"}
+
+
+def test_every_field_of_every_supporting_block_type_is_documented() -> None:
+    from sluice.plugins import PluginManager
+
+    text = DOCS.read_text()
+    registry = PluginManager().registry("supporting")
+    assert {"docker-registry", "kubernetes-cluster-config"} <= set(registry.slugs())
+    for slug in registry.slugs():
+        assert f"`{slug}`" in text, f"{slug} is not named in docs/infrastructure.md"
+        missing = [name for name in registry.get(slug).model_fields if f"`{name}`" not in text]
+        assert missing == [], f"fields of {slug} missing from docs/infrastructure.md"

@@ -5,6 +5,12 @@ document is a saved instance with a name; it is addressed as ``type-slug/name`` 
 ``type-slug/name/sub/path``. Fields declared ``SecretStr`` are secret: stored encrypted by the
 server and shown masked.
 
+A field annotated with ``BlockReference`` holds another block, or a reference ``type-slug/name``
+to a saved one (a Docker container block's ``image_registry: "docker-registry/prod"``). The parent
+document stores the reference, never a copy of the referenced block's secrets; the reference is
+looked up on the API when the parent is built from data (``from_data``, ``load``, deployment.yaml),
+given overrides, saved, or run.
+
 Concrete types come from plugins (``register_storage_blocks``, ``register_infrastructure_blocks``);
 this module holds only the base classes and the machinery they share.
 """
@@ -17,13 +23,18 @@ import sys
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, ValidationError
 
-from sluice.errors import ConfigurationError
+from sluice.errors import ConfigurationError, ObjectNotFound
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+    from pydantic_core import CoreSchema
 
 MASK = "********"
 
@@ -93,13 +104,18 @@ class Block(BaseModel):
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
-        """Build the block from its JSON form; an invalid field raises ``ConfigurationError``."""
+        """Build the block from its JSON form; an invalid field raises ``ConfigurationError``.
+
+        References to saved blocks (``image_registry: docker-registry/prod``) are loaded from the
+        API; a missing one raises ``ConfigurationError`` saying how to create it.
+        """
         try:
-            return cls.model_validate(dict(data))
+            block = cls.model_validate(dict(data))
         except ValidationError as exc:
             from sluice.schedules import format_validation_error
 
             raise ConfigurationError(f"invalid {cls.block_type_slug} block: {format_validation_error(exc)}") from None
+        return resolve_block_references(block)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -122,10 +138,12 @@ class Block(BaseModel):
         """Save this block as a document named ``name`` on the API; returns its id.
 
         An existing document of the same type and name is an ``ObjectAlreadyExists`` error unless
-        ``overwrite``.
+        ``overwrite``. A block referenced by name must exist (``ConfigurationError`` otherwise); it is
+        saved as the reference, not copied.
         """
         from sluice.client import get_client
 
+        self.resolved()  # a reference to a block that does not exist fails here, before anything is saved
         with get_client() as client:
             document = client.save_block(self, name, overwrite=overwrite)
         self._block_document_id = document.id
@@ -143,6 +161,15 @@ class Block(BaseModel):
         block._block_document_id = document.id
         block._block_document_name = name
         return block
+
+    def resolved(self) -> Self:
+        """A copy whose references to saved blocks (``"docker-registry/prod"``) are loaded from the API.
+
+        A block without references is returned as it is, without asking the API anything.
+        """
+        if not any(isinstance(getattr(self, name), str) for name in block_reference_fields(type(self))):
+            return self
+        return resolve_block_references(self.model_copy())
 
     # -- overrides -----------------------------------------------------------------------------
 
@@ -171,6 +198,7 @@ class Block(BaseModel):
 
     def _apply_overrides(self, overrides: Mapping[str, Any]) -> Self:
         data = self.data(include_secrets=True)
+        references = block_reference_fields(type(self))
         for path, value in overrides.items():
             head, *rest = str(path).split(".")
             if head not in type(self).model_fields:
@@ -178,8 +206,18 @@ class Block(BaseModel):
                 raise ConfigurationError(
                     f"override {path!r}: {self.block_type_slug} blocks have no field {head!r} (fields: {known})"
                 )
+            current = getattr(self, head)
+            if rest and head in references and current is not None and not isinstance(data[head], dict):
+                # Overriding a field of a referenced block overrides a copy of it, for this run only.
+                loaded = current if isinstance(current, Block) else references[head].load(current, head)
+                data[head] = loaded.resolved().data(include_secrets=True)
             data = _set_path(data, [head, *rest], value)
         result = type(self).model_validate(data)
+        for name in references:
+            kept = getattr(self, name)
+            if isinstance(kept, Block) and getattr(result, name) == block_reference_of(kept):
+                setattr(result, name, kept)  # already loaded: no need to ask the API again
+        result = resolve_block_references(result)
         result._block_document_id = self._block_document_id
         result._block_document_name = self._block_document_name
         return result
@@ -227,6 +265,8 @@ def _secrets_shown(value: Any, dumped: Any, include_secrets: bool, top: bool = F
     """``dumped`` (the JSON dump of ``value``) with every ``SecretStr`` revealed or masked."""
     if isinstance(value, SecretStr):
         return value.get_secret_value() if include_secrets else MASK
+    if isinstance(value, Block) and not isinstance(dumped, dict):
+        return dumped  # a saved block another one references, written as its reference 'type/name'
     if isinstance(value, Block) and not include_secrets and not top:
         return value.data()  # a nested block masks the way it does alone (a kubeconfig's tokens)
     if isinstance(value, BaseModel) and isinstance(dumped, dict):
@@ -383,12 +423,139 @@ def parse_block_slug(slug: str) -> tuple[str, str, str | None]:
     return parts[0], parts[1], (parts[2] if len(parts) == 3 and parts[2] else None)
 
 
-def get_block_class(slug: str) -> type[Block]:
-    """The block class for a type slug, among storage and infrastructure types."""
-    from sluice.plugins import get_registry
+#: The registries a block type slug is looked up in, in this order.
+BLOCK_KINDS = ("storage", "infrastructure", "supporting")
 
-    for kind in ("storage", "infrastructure"):
-        found = get_registry(kind).find(slug)
+
+def get_block_class(slug: str) -> type[Block]:
+    """The block class for a type slug, among storage, infrastructure and supporting types.
+
+    An unknown slug raises ``UnknownSlugError`` saying which package to install.
+    """
+    from sluice.errors import UnknownSlugError
+    from sluice.plugins import get_plugin_manager, package_for_slug
+
+    manager = get_plugin_manager()
+    for kind in BLOCK_KINDS:
+        found = manager.registry(kind).find(slug)
         if found is not None:
             return found
-    return get_registry("storage").get(slug)  # raises UnknownSlugError with the install hint
+    known = ", ".join(sorted(s for kind in BLOCK_KINDS for s in manager.registry(kind).slugs())) or "none"
+    package = package_for_slug(slug)
+    message = f"Unknown block type '{slug}': install it with `pip install {package}` (installed: {known})."
+    if manager.failures:
+        message += " Plugins that failed to load: " + "; ".join(
+            f"{info.distribution} {info.version} ({info.error})" for info in manager.failures
+        )
+    raise UnknownSlugError(message)
+
+
+@dataclass(frozen=True)
+class BlockReference:
+    """Field metadata: the field holds a ``block_class`` block, or a reference to a saved one.
+
+    ``image_registry: Annotated[DockerRegistry | str | None, BlockReference(DockerRegistry)] = None``
+    accepts a ``DockerRegistry``, its fields as a dict, or ``"docker-registry/prod"``: the saved
+    document ``prod`` of that type. A reference to another type is a validation error. The string
+    stays as it is until the block is built from data, saved or run (``resolve_block_references``).
+    A block that was saved or loaded is written out as its reference, so a parent document never
+    holds a copy of the referenced block's secrets and sees it change when it is saved again.
+    """
+
+    block_class: type[Block]
+
+    @property
+    def slug(self) -> str:
+        """The type slug a reference must name."""
+        return self.block_class.block_type_slug
+
+    def check(self, reference: str) -> str:
+        """``reference`` as ``type/name`` when it names a block of this type; ``ValueError`` otherwise."""
+        parts = reference.strip().strip("/").split("/")
+        if len(parts) != 2 or not all(part.strip() for part in parts):
+            raise ValueError(
+                f"{reference!r} is not a reference to a saved block: use '{self.slug}/<name>' "
+                f"(save one with `sluice block create {self.slug} <name> ...`)"
+            )
+        slug, name = (part.strip() for part in parts)
+        if slug != self.slug:
+            raise ValueError(
+                f"{reference!r} names a {slug} block; this field takes a {self.slug} block: use '{self.slug}/<name>'"
+            )
+        return f"{slug}/{name}"
+
+    def load(self, reference: str, field: str) -> Block:
+        """The saved block ``reference`` names, secrets included; a missing one is a ``ConfigurationError``."""
+        slug, name = self.check(reference).split("/")
+        try:
+            return self.block_class.load(name)
+        except ObjectNotFound:
+            raise ConfigurationError(
+                f"{field}: no saved block {slug}/{name}; create it with `sluice block create {slug} {name} ...` "
+                f"or {self.block_class.__name__}(...).save({name!r}) (see `sluice block ls --type {slug}`)"
+            ) from None
+
+    def _validate(self, value: Any, handler: Callable[[Any], Any]) -> Any:
+        if isinstance(value, str):
+            return self.check(value)
+        if isinstance(value, Block) and not isinstance(value, self.block_class):
+            raise ValueError(f"takes a {self.slug} block or '{self.slug}/<name>', not a {value.block_type_slug} block")
+        return handler(value)
+
+    def _serialize(self, value: Any, handler: Callable[[Any], Any]) -> Any:
+        if isinstance(value, str):
+            return value
+        reference = block_reference_of(value) if isinstance(value, Block) else None
+        return reference if reference is not None else handler(value)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        """Validate a string as a reference and anything else as the block (or None)."""
+        from pydantic_core import core_schema
+
+        inner = core_schema.nullable_schema(handler.generate_schema(self.block_class))
+        return core_schema.no_info_wrap_validator_function(
+            self._validate,
+            inner,
+            serialization=core_schema.wrap_serializer_function_ser_schema(self._serialize, schema=inner),
+        )
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        """The block's schema, or a string ``type/name`` naming a saved one."""
+        block = handler(schema)
+        options = list(block.get("anyOf", [block]))
+        reference = {
+            "type": "string",
+            "title": f"Saved {self.block_class.display_name()}",
+            "description": f"A saved {self.slug} block: '{self.slug}/<name>'.",
+            "pattern": f"^{self.slug}/[^/]+$",
+        }
+        nulls = [option for option in options if option.get("type") == "null"]
+        blocks = [option for option in options if option.get("type") != "null"]
+        return {key: value for key, value in block.items() if key != "anyOf"} | {"anyOf": [*blocks, reference, *nulls]}
+
+
+def block_reference_of(block: Block) -> str | None:
+    """``type/name`` of a saved or loaded block, which is how a block referencing it stores it; else None."""
+    return f"{block.block_type_slug}/{block.document_name}" if block.document_name else None
+
+
+def block_reference_fields(cls: type[BaseModel]) -> dict[str, BlockReference]:
+    """The fields of ``cls`` that may hold a reference to a saved block, with their ``BlockReference``."""
+    return {
+        name: marker
+        for name, info in cls.model_fields.items()
+        for marker in info.metadata
+        if isinstance(marker, BlockReference)
+    }
+
+
+def resolve_block_references(block: Block) -> Any:
+    """``block`` with each reference field that holds ``type/name`` set to the saved block, loaded.
+
+    Changes ``block`` in place and returns it; a missing block raises ``ConfigurationError``.
+    """
+    for name, marker in block_reference_fields(type(block)).items():
+        value = getattr(block, name)
+        if isinstance(value, str):
+            setattr(block, name, marker.load(value, name))
+    return block

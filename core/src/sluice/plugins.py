@@ -59,13 +59,19 @@ class PluginLoadWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of pluggable type: the hook that registers it and how to read a class's slug."""
+    """One kind of pluggable type: the hook that registers it and how to read a class's slug.
+
+    A kind with ``fed_by`` has no hook of its own: it records the classes handed to those kinds'
+    hooks that ``takes`` accepts (a registry login given to ``register_infrastructure_blocks``).
+    """
 
     name: str
     hook: str
     describe: str
     slug_of: Callable[[type[Any]], str]
     check: Callable[[type[Any]], None]
+    fed_by: tuple[str, ...] = ()
+    takes: Callable[[type[Any]], bool] | None = None
 
 
 def _block_slug(cls: type[Any]) -> str:
@@ -100,6 +106,30 @@ def _subclass_check(module: str, name: str) -> Callable[[type[Any]], None]:
     return check
 
 
+def _block_check(base_name: str) -> Callable[[type[Any]], None]:
+    subclass_check = _subclass_check("sluice.blocks", base_name)
+
+    def check(cls: type[Any]) -> None:
+        try:
+            subclass_check(cls)
+        except PluginError as exc:
+            raise PluginError(f"{exc} (or of sluice.blocks.Block, for a supporting block type)") from None
+
+    return check
+
+
+def _is_supporting_block(cls: type[Any]) -> bool:
+    """A ``Block`` that is neither storage nor infrastructure: a registry login, a cluster config."""
+    from sluice.blocks import Block, InfrastructureBlock, StorageBlock
+
+    return isinstance(cls, type) and issubclass(cls, Block) and not issubclass(cls, StorageBlock | InfrastructureBlock)
+
+
+def _supporting_check(cls: type[Any]) -> None:
+    if not _is_supporting_block(cls):
+        raise PluginError(f"{cls!r} is not a supporting block type (a sluice.blocks.Block subclass)")
+
+
 def _queue_backend_check(cls: type[Any]) -> None:
     missing = [name for name in ("claim_runs", "wait_for_work") if not callable(getattr(cls, name, None))]
     if missing:
@@ -112,14 +142,25 @@ KINDS: dict[str, Kind] = {
         "register_storage_blocks",
         "storage block type",
         _block_slug,
-        _subclass_check("sluice.blocks", "StorageBlock"),
+        _block_check("StorageBlock"),
     ),
     "infrastructure": Kind(
         "infrastructure",
         "register_infrastructure_blocks",
         "infrastructure block type",
         _block_slug,
-        _subclass_check("sluice.blocks", "InfrastructureBlock"),
+        _block_check("InfrastructureBlock"),
+    ),
+    # Plain blocks that storage or infrastructure blocks use (a Docker registry login, a kubeconfig),
+    # registered through those two hooks so that plugins need no seventh hook.
+    "supporting": Kind(
+        "supporting",
+        "",
+        "supporting block type",
+        _block_slug,
+        _supporting_check,
+        fed_by=("storage", "infrastructure"),
+        takes=_is_supporting_block,
     ),
     "schedule": Kind(
         "schedule",
@@ -235,6 +276,8 @@ class PluginManager:
         self._lock = threading.RLock()
         self._infos: dict[str, PluginInfo] = {}
         self._registries: dict[str, Registry] = {}
+        #: Registries of kinds without a hook, filled while their feeders' hooks are called.
+        self._fed: dict[str, Registry] = {}
         self.trace = trace
         if load_entry_points:
             self.load_entry_points(allow)
@@ -274,6 +317,7 @@ class PluginManager:
             self._pm.register(plugin, name=name)
             self._infos[name] = PluginInfo(name, distribution or name, version)
             self._registries.clear()
+            self._fed.clear()
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -306,32 +350,59 @@ class PluginManager:
             raise PluginError(f"Plugin {label} failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
 
     def registry(self, kind: str) -> Registry:
-        """The registry of one kind (``storage``, ``infrastructure``, ``schedule``, ``queue_backend``),
-        filled by calling its hook on first use."""
+        """The registry of one kind (``storage``, ``infrastructure``, ``supporting``, ``schedule``,
+        ``queue_backend``), filled by calling its hook on first use.
+
+        ``supporting`` has no hook of its own: it is filled while the storage and infrastructure
+        hooks are called, with the plain ``Block`` subclasses they register.
+        """
         with self._lock:
             found = self._registries.get(kind)
             if found is not None:
                 return found
-            registry = Registry(KINDS[kind], self)
-            caller = getattr(self._pm.hook, registry.kind.hook)
-            for impl in reversed(caller.get_hookimpls()):
-                info = self._infos.get(impl.plugin_name)
-                distribution = info.distribution if info else impl.plugin_name
-
-                def register(cls: type[Any], _plugin: str = impl.plugin_name, _dist: str = distribution) -> None:
-                    registry.add(cls, _plugin, _dist)
-
-                try:
-                    self._call_impl(impl, info, registry.kind.hook, {"register": register})
-                except DuplicateSlugError:
-                    raise
-                except PluginError as exc:
-                    # One broken plugin must not take every command down: record it, warn, go on.
-                    if info is not None:
-                        info.error = str(exc)
-                    warnings.warn(str(exc), PluginLoadWarning, stacklevel=2)
+            spec = KINDS[kind]
+            if spec.fed_by:
+                for feeder in spec.fed_by:
+                    self.registry(feeder)
+                registry = self._fed_registry(kind)
+            else:
+                registry = self._fill(spec)
             self._registries[kind] = registry
             return registry
+
+    def _fed_registry(self, kind: str) -> Registry:
+        found = self._fed.get(kind)
+        if found is None:
+            found = self._fed[kind] = Registry(KINDS[kind], self)
+        return found
+
+    def _target(self, spec: Kind, registry: Registry, cls: type[Any]) -> Registry:
+        """The registry a class handed to ``spec``'s hook goes to: a kind fed by it that takes it, or its own."""
+        for other in KINDS.values():
+            if spec.name in other.fed_by and other.takes is not None and other.takes(cls):
+                return self._fed_registry(other.name)
+        return registry
+
+    def _fill(self, spec: Kind) -> Registry:
+        registry = Registry(spec, self)
+        caller = getattr(self._pm.hook, spec.hook)
+        for impl in reversed(caller.get_hookimpls()):
+            info = self._infos.get(impl.plugin_name)
+            distribution = info.distribution if info else impl.plugin_name
+
+            def register(cls: type[Any], _plugin: str = impl.plugin_name, _dist: str = distribution) -> None:
+                self._target(spec, registry, cls).add(cls, _plugin, _dist)
+
+            try:
+                self._call_impl(impl, info, spec.hook, {"register": register})
+            except DuplicateSlugError:
+                raise
+            except PluginError as exc:
+                # One broken plugin must not take every command down: record it, warn, go on.
+                if info is not None:
+                    info.error = str(exc)
+                warnings.warn(str(exc), PluginLoadWarning, stacklevel=3)
+        return registry
 
     # -- introspection ---------------------------------------------------------------------------
 

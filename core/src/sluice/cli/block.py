@@ -2,7 +2,8 @@
 
 Secret fields never go through ``--set`` (they would land in the shell history): they are read from
 an environment variable (``--set-env field=VAR``) or a hidden prompt (``--prompt field``), and shown
-masked by ``inspect``.
+masked by ``inspect``. A field that takes another block also takes a saved one by name:
+``--set image_registry=docker-registry/prod``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from typing import Any
 
 import typer
 
-app = typer.Typer(help="Create and manage blocks: saved storage and infrastructure settings.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create and manage blocks: saved storage, infrastructure and supporting settings (registry logins…).",
+    no_args_is_help=True,
+)
 type_app = typer.Typer(help="Block types provided by the installed plugins.", no_args_is_help=True)
 app.add_typer(type_app, name="type")
 
-KINDS = ("storage", "infrastructure")
+#: Storage, infrastructure, then supporting types (a registry login, a kubeconfig) that those use.
+KINDS = ("storage", "infrastructure", "supporting")
 
 
 @contextmanager
@@ -68,7 +73,8 @@ def _describe(document: Any) -> dict[str, Any]:
 
 @type_app.command("ls")
 def list_types(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List the block types of the installed plugins: slug, kind, package, secret fields."""
+    """List the block types of the installed plugins: slug, kind (storage, infrastructure or supporting),
+    package, secret fields."""
     from sluice.plugins import get_registry
 
     rows = []
@@ -137,8 +143,10 @@ def create(
         data: dict[str, Any] = {}
         for item in values:
             path, value = _split_assignment(item, "--set")
-            _refuse_secret_on_command_line(cls, path)
-            data = _set_path(data, path.split("."), _decode(value))
+            decoded = _decode(value)
+            if not _is_block_reference(cls, path, decoded):  # 'docker-registry/prod' holds no secret itself
+                _refuse_secret_on_command_line(cls, path)
+            data = _set_path(data, path.split("."), decoded)
         for item in from_env:
             path, variable = _split_assignment(item, "--set-env")
             data = _set_path(data, path.split("."), _from_environment(path, variable))
@@ -200,6 +208,13 @@ def _decode(value: str) -> Any:
         except ValueError:
             return value
     return value
+
+
+def _is_block_reference(cls: type[Any], path: str, value: Any) -> bool:
+    """True when ``path`` is a field taking a saved block and ``value`` names one (``docker-registry/prod``)."""
+    from sluice.blocks import block_reference_fields
+
+    return isinstance(value, str) and path in block_reference_fields(cls)
 
 
 def _refuse_secret_on_command_line(cls: type[Any], path: str) -> None:

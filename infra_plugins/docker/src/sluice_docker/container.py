@@ -6,11 +6,11 @@ import logging
 import re
 import shlex
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import field_validator
 
-from sluice.blocks import InfrastructureBlock, InfrastructureResult
+from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureResult
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice.infrastructure import default_engine_image
 from sluice_docker.engine import (
@@ -59,8 +59,9 @@ class DockerContainer(InfrastructureBlock):
     image: str | None = None
     #: When to pull; unset means IF_NOT_PRESENT.
     image_pull_policy: ImagePullPolicy | None = None
-    #: Credentials for a private registry, used before pulling.
-    image_registry: DockerRegistry | None = None
+    #: Credentials for a private registry, used before pulling: a ``DockerRegistry`` or a saved one,
+    #: ``"docker-registry/<name>"`` (stored as that reference, loaded when the block is loaded or run).
+    image_registry: Annotated[DockerRegistry | str | None, BlockReference(DockerRegistry)] = None
     #: Bind mounts, ``host-path:container-path[:ro|rw]``.
     volumes: list[str] = []
     #: Networks to connect the container to, besides its default one.
@@ -140,16 +141,22 @@ class DockerContainer(InfrastructureBlock):
         url = self.env.get("SLUICE_API_URL")
         return bool(url) and reachable_api_url(str(url), self.network_mode, podman=False) != url
 
+    def registry(self) -> DockerRegistry | None:
+        """The registry login to use: ``image_registry``, loaded from the API when it names a saved one."""
+        registry = self.resolved().image_registry
+        return registry if isinstance(registry, DockerRegistry) else None
+
     # -- running ---------------------------------------------------------------------------------
 
     def run(self, on_started: Callable[[str], None] | None = None) -> InfrastructureResult:
         """Pull the image as the policy says, start the container, stream its output, return its exit code."""
         from docker.errors import APIError, NotFound
 
+        registry = self.registry()  # a missing saved registry fails here, before the engine is asked anything
         client = connect()
         try:
-            if self.image_registry is not None:
-                self.image_registry.login(client)
+            if registry is not None:
+                registry.login(client)
             image = self.container_image()
             ensure_image(client, image, self.image_pull_policy or ImagePullPolicy.IF_NOT_PRESENT)
             container = self._create(client, image, podman=is_podman(client))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import yaml
+from pydantic import field_validator
 
 from sluice.blocks import Block
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable
@@ -25,10 +26,24 @@ class KubernetesClusterConfig(Block):
     block_type_slug: ClassVar[str] = "kubernetes-cluster-config"
     block_type_name: ClassVar[str | None] = "Kubernetes Cluster Config"
 
-    #: The parsed kubeconfig file: ``clusters``, ``contexts``, ``users``…
+    #: The parsed kubeconfig file: ``clusters``, ``contexts``, ``users``… (its YAML or JSON text is parsed).
     config: dict[str, Any]
     #: The context to use; the kubeconfig's ``current-context`` when unset.
     context_name: str | None = None
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _parse_text(cls, value: Any) -> Any:
+        # `sluice block create ... --set-env config=KUBECONFIG` hands over the file's text.
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"the kubeconfig text is not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("the kubeconfig text must be a YAML mapping (clusters, contexts, users…)")
+        return parsed
 
     @classmethod
     def from_file(cls, path: str | Path | None = None, context_name: str | None = None) -> Self:

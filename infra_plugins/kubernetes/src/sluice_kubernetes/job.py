@@ -8,12 +8,12 @@ import logging
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import yaml
 from pydantic import Field, field_validator
 
-from sluice.blocks import InfrastructureBlock, InfrastructureResult
+from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureResult
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice.infrastructure import default_engine_image
 from sluice_kubernetes.cluster import KubernetesClusterConfig, api_client
@@ -54,8 +54,9 @@ class KubernetesJob(InfrastructureBlock):
     namespace: str = "default"
     service_account_name: str | None = None
     image_pull_policy: KubernetesImagePullPolicy | None = None
-    #: Which cluster; unset: the in-cluster service account, else the default kubeconfig.
-    cluster_config: KubernetesClusterConfig | None = None
+    #: Which cluster: a ``KubernetesClusterConfig`` or a saved one, ``"kubernetes-cluster-config/<name>"``
+    #: (stored as that reference); unset: the in-cluster service account, else the default kubeconfig.
+    cluster_config: Annotated[KubernetesClusterConfig | str | None, BlockReference(KubernetesClusterConfig)] = None
     #: The base Job manifest the fields and customizations are applied to.
     job: dict[str, Any] = Field(default_factory=default_job_manifest)
     #: An RFC 6902 JSON Patch applied to the manifest last, e.g. resource requests or node selectors.
@@ -88,6 +89,11 @@ class KubernetesJob(InfrastructureBlock):
         return value
 
     # -- the manifest ----------------------------------------------------------------------------
+
+    def cluster(self) -> KubernetesClusterConfig | None:
+        """The cluster to talk to: ``cluster_config``, loaded from the API when it names a saved one."""
+        cluster_config = self.resolved().cluster_config
+        return cluster_config if isinstance(cluster_config, KubernetesClusterConfig) else None
 
     def build_job(self) -> dict[str, Any]:
         """The Job manifest this block would create; a customization that fails raises ``ConfigurationError``."""
@@ -132,7 +138,7 @@ class KubernetesJob(InfrastructureBlock):
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
-        with api_client(self.cluster_config) as api:
+        with api_client(self.cluster()) as api:
             try:
                 created = client.BatchV1Api(api).create_namespaced_job(self.namespace, manifest)
             except ApiException as exc:
@@ -215,7 +221,7 @@ class KubernetesJob(InfrastructureBlock):
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
-        with api_client(self.cluster_config) as api:
+        with api_client(self.cluster()) as api:
             try:
                 client.BatchV1Api(api).delete_namespaced_job(
                     job_name,
