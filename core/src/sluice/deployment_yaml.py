@@ -136,5 +136,6 @@ def split_block_data(data: dict[str, Any], what: str) -> tuple[str, dict[str, An
     meta = {key: fields.pop(key) for key in BLOCK_META_KEYS if key in fields}
     slug = meta.get("_block_type_slug") or meta.get("block_type_slug") or fields.get("type")
     if not isinstance(slug, str) or not slug:
-        raise ConfigurationError(f"{what}: give the block type as 'type: <slug>' (e.g. 'type: process')")
+        where = f"{what}: " if what else ""
+        raise ConfigurationError(f"{where}give the block type as 'type: <slug>' (e.g. 'type: process')")
     return slug, fields, meta

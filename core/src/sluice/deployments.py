@@ -130,12 +130,13 @@ class Deployment(BaseModel):
     @field_validator("infrastructure", mode="before")
     @classmethod
     def _infrastructure(cls, value: Any) -> Any:
-        return block_from_data("infrastructure", value, "infrastructure") if isinstance(value, dict) else value
+        # no prefix of our own: the validation error already names the field
+        return block_from_data("infrastructure", value, "") if isinstance(value, dict) else value
 
     @field_validator("storage", mode="before")
     @classmethod
     def _storage(cls, value: Any) -> Any:
-        return block_from_data("storage", value, "storage") if isinstance(value, dict) else value
+        return block_from_data("storage", value, "") if isinstance(value, dict) else value
 
     @field_validator("parameter_openapi_schema", mode="before")
     @classmethod
@@ -397,7 +398,7 @@ def block_to_data(block: Block) -> dict[str, Any]:
 
 
 def block_from_data(kind: str, value: dict[str, Any], what: str) -> Block:
-    """Build a block from deployment.yaml data (Sluice's or Prefect 2's layout)."""
+    """Build a block from deployment.yaml data (Sluice's or Prefect 2's layout); errors start with ``what``."""
     from sluice.plugins import get_registry
 
     slug, fields, meta = split_block_data(value, what)
@@ -411,7 +412,7 @@ def block_from_data(kind: str, value: dict[str, Any], what: str) -> Block:
     try:
         block = cls.from_data(fields)
     except ConfigurationError as exc:
-        raise ConfigurationError(f"{what}: {exc}") from None
+        raise ConfigurationError(f"{what}: {exc}" if what else str(exc)) from None
     name = meta.get("_block_document_name")
     if name and not meta.get("_is_anonymous"):
         block._block_document_name = str(name)

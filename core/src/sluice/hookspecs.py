@@ -36,7 +36,9 @@ def register_storage_blocks(register: Register) -> None:
     """Register storage block types: where a deployment's code is kept.
 
     :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
-        ``sluice.blocks.StorageBlock`` and define a unique ``block_type_slug``.
+        ``sluice.blocks.StorageBlock`` and define a unique ``block_type_slug``. A plain
+        ``sluice.blocks.Block`` subclass (a login the storage uses) is accepted too and registered as
+        a *supporting* block type: saveable and referenced by ``type/name``.
     :returns: nothing; the return value is ignored.
 
     Called once, the first time any storage type is looked up. Registering a slug another plugin
@@ -49,7 +51,9 @@ def register_infrastructure_blocks(register: Register) -> None:
     """Register infrastructure block types: where and how a flow run is started.
 
     :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
-        ``sluice.blocks.InfrastructureBlock`` and define a unique ``block_type_slug``.
+        ``sluice.blocks.InfrastructureBlock`` and define a unique ``block_type_slug``. A plain
+        ``sluice.blocks.Block`` subclass (a registry login, a cluster config) is accepted too and
+        registered as a *supporting* block type: saveable and referenced by ``type/name``.
     :returns: nothing; the return value is ignored.
 
     Called once, the first time any infrastructure type is looked up.

@@ -22,11 +22,11 @@ router = APIRouter(include_in_schema=False)
 
 
 def installed_block_classes() -> dict[str, type[Any]]:
-    """Block classes of the installed plugins by slug (storage and infrastructure)."""
+    """Block classes of the installed plugins by slug (storage, infrastructure and supporting)."""
     from sluice.plugins import get_registry
 
     classes: dict[str, type[Any]] = {}
-    for kind in ("storage", "infrastructure"):
+    for kind in ("storage", "infrastructure", "supporting"):
         try:
             registry = get_registry(kind)
         except Exception:  # a broken plugin must not take the page down; `sluice plugins ls` says why
