@@ -138,9 +138,11 @@ class SqlQueueBackend:
         claims = _claims()
         horizon = utcnow() + timedelta(seconds=max(0.0, request.prefetch_seconds))
         with self.database.read_session() as session:
-            if claims.claimable_now(session, request, horizon):
+            queues = claims.requested_queues(session, request, lock=False)
+            # The claim's full steps only when a due run exists at all: an idle wait costs three reads.
+            if claims.claimable_exists(session, queues, horizon) and claims.claimable_now(session, request, horizon):
                 return True, None
-            return False, claims.next_due_time(session, request, after=horizon)
+            return False, claims.next_due_time(session, queues, after=horizon)
 
     def close(self) -> None:
         """Stop the listener thread and the session notifications."""

@@ -282,10 +282,10 @@ def claimable_exists(session: Session, queues: Sequence[WorkQueueTable], horizon
     return session.scalars(query.limit(1)).first() is not None
 
 
-def next_due_time(session: Session, request: ClaimRequest, after: datetime) -> datetime | None:
-    """The earliest expected start time after ``after`` among SCHEDULED runs of the requested queues:
-    when the next run not yet due comes due."""
-    queues = [queue for queue in requested_queues(session, request, lock=False) if not queue.is_paused]
+def next_due_time(session: Session, queues: Sequence[WorkQueueTable], after: datetime) -> datetime | None:
+    """The earliest expected start time after ``after`` among SCHEDULED runs of the unpaused
+    ``queues``: when the next run not yet due comes due."""
+    queues = [queue for queue in queues if not queue.is_paused]
     if not queues:
         return None
     conditions = [queue_run_condition(session, queue) for queue in queues]
