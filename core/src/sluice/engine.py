@@ -158,4 +158,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    from sluice.startup import skip_httpx_command_line
+
+    skip_httpx_command_line()
     sys.exit(main())

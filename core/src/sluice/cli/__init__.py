@@ -54,25 +54,14 @@ def build_app() -> typer.Typer:
     return app
 
 
-def _skip_httpx_command_line() -> None:
-    """Keep httpx from importing its own command line (click, rich.syntax, pygments) with itself.
-
-    ``httpx/__init__`` imports ``httpx._main`` inside ``try/except ImportError`` only to offer the
-    ``httpx`` console script; that costs ~85 ms of every command that talks to the API. A ``None``
-    entry in ``sys.modules`` makes the import fail, and httpx keeps its stub ``main`` instead. Done
-    by the console script only: ``import sluice`` changes nothing in the interpreter.
-    """
-    if "httpx" not in sys.modules:
-        sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
-
-
 def main() -> None:
     """Entry point of the ``sluice`` console script: one-line errors, never a traceback."""
     import warnings
 
     from sluice.cli.errors import run_with_clean_errors
     from sluice.plugins import PluginLoadWarning
+    from sluice.startup import skip_httpx_command_line
 
-    _skip_httpx_command_line()
+    skip_httpx_command_line()
     warnings.filterwarnings("ignore", category=PluginLoadWarning)
     sys.exit(run_with_clean_errors(build_app))
