@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint bench services azurite run clean screenshots
+.PHONY: install test lint bench services azurite run clean
 
 # Create .venv with uv (installing uv with pip when missing) and install the workspace with every plugin.
 install: $(VENV)/.installed
@@ -25,10 +25,6 @@ $(VENV)/.installed: uv.lock pyproject.toml $(wildcard */pyproject.toml */*/pypro
 # The whole test suite. Tests needing a real server skip with the reason unless SLUICE_REQUIRE_SERVICES=1.
 test: install azurite
 	$(BIN)/pytest $(PYTEST_ARGS)
-
-# Refresh docs/img (the screenshots docs/ui.md shows) from the browser tests; needs `make services`.
-screenshots: install
-	SLUICE_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/ui/test_browser.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

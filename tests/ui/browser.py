@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,14 +27,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: Where the suite writes its screenshots: into docs/img (the ones docs/ui.md shows) with
-#: ``SLUICE_UPDATE_SCREENSHOTS=1`` (``make screenshots``), else into a scratch folder, so that an
-#: ordinary test run leaves the checkout as it found it.
-SCREENSHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "img"
-    if os.environ.get("SLUICE_UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / "sluice-ui-screenshots"
-)
+#: Where the suite writes the screenshots docs/ui.md shows.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 def free_port() -> int:

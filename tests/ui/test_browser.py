@@ -1,8 +1,7 @@
 """The UI in a real Chromium (Debian's, driven by Playwright) against a real ``sluice server start``
 and a real ``sluice agent start``: filter, open, custom-run to Completed with its log line, edit,
-an inline error that creates nothing, pause, and the API-key login. Every page is screenshotted
-(into ``docs/img/`` for ``docs/ui.md`` with ``SLUICE_UPDATE_SCREENSHOTS=1``), and no page may make a
-request outside the server.
+an inline error that creates nothing, pause, and the API-key login. Every page is screenshotted into
+``docs/img/`` for ``docs/ui.md``, and no page may make a request outside the server.
 """
 
 from __future__ import annotations
@@ -111,7 +110,7 @@ def manual_run_ids(server: str, deployment_id: str) -> set[str]:
 
 
 def shot(page: Any, name: str) -> None:
-    """Save a full-page screenshot as ``<SCREENSHOTS>/<name>.png``."""
+    """Save a full-page screenshot as ``docs/img/<name>.png``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
