@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.errors import StorageError
+from sluice.errors import ConfigurationError, StorageError
 from sluice_remote_fs.block import RemoteFileSystem
 from tests.storage.battery import StorageBattery
 from tests.storage.conftest import S3Server
@@ -79,11 +79,17 @@ def test_settings_secrets_are_masked_in_data_and_repr() -> None:
     assert block.data(include_secrets=True)["settings"]["secret"] == "s3cr3t-value"
 
 
-def test_a_password_in_the_url_is_masked() -> None:
-    block = RemoteFileSystem(basepath="smb://user:hunter2-pass@host/share")
-    assert "hunter2-pass" not in json.dumps(block.data())
-    assert "hunter2-pass" not in repr(block)
-    assert "hunter2-pass" not in block.display_url()
+def test_a_password_in_the_url_is_refused_without_echoing_it() -> None:
+    expected = r"basepath: a password is not allowed in the URL: .*smb://user@host/.*settings\.password"
+    with pytest.raises(ConfigurationError, match=expected) as error:
+        RemoteFileSystem.from_data({"basepath": "smb://user:hunter2-pass@host/share"})
+    assert "hunter2-pass" not in str(error.value)
+
+
+def test_a_user_name_in_the_url_is_kept() -> None:
+    block = RemoteFileSystem(basepath="sftp://deploy@host/flows", settings={"password": "pa55"})
+    assert block.basepath == "sftp://deploy@host/flows"
+    assert "pa55" not in json.dumps(block.data())
 
 
 def test_basepath_without_a_scheme_is_refused() -> None:

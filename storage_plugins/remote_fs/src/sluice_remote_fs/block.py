@@ -42,9 +42,20 @@ class RemoteFileSystem(FsspecStorageBlock):
 
     @field_validator("basepath")
     @classmethod
-    def _needs_scheme(cls, value: str) -> str:
+    def _check_basepath(cls, value: str) -> str:
         if "://" not in value:
             raise ValueError(f"basepath {value!r} needs a scheme, e.g. 's3://bucket/path' or 'memory://name'")
+        scheme, rest = value.split("://", 1)
+        authority = rest.split("/", 1)[0]
+        if "@" in authority and ":" in authority.rsplit("@", 1)[0]:
+            # Only secret fields are stored encrypted; a URL is not one. Never echo the value here.
+            user = authority.rsplit("@", 1)[0].split(":", 1)[0]
+            host = authority.rsplit("@", 1)[1]
+            raise ValueError(
+                f"a password is not allowed in the URL: leave it out ({scheme}://{user}@{host}/...) and give it "
+                "as settings.password (sluice block create ... --set-env settings.password=ENVVAR), which is "
+                "stored encrypted"
+            )
         return value
 
     @classmethod
