@@ -211,7 +211,7 @@ class Block(BaseModel):
                 # Overriding a field of a referenced block overrides a copy of it, for this run only.
                 loaded = current if isinstance(current, Block) else references[head].load(current, head)
                 data[head] = loaded.resolved().data(include_secrets=True)
-            data = _set_path(data, [head, *rest], value)
+            data = with_path_set(data, [head, *rest], value)
         result = type(self).model_validate(data)
         for name in references:
             kept = getattr(self, name)
@@ -229,14 +229,15 @@ class Block(BaseModel):
         return ConfigurationError(f"invalid override for the {self.block_type_slug} block: {reason}")
 
 
-def _set_path(data: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+def with_path_set(data: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    """A copy of ``data`` with ``value`` at ``path`` (dict keys), missing or non-dict levels made dicts."""
     head, *rest = path
     result = dict(data)
     if not rest:
         result[head] = value
         return result
     child = result.get(head)
-    result[head] = _set_path(child if isinstance(child, dict) else {}, rest, value)
+    result[head] = with_path_set(child if isinstance(child, dict) else {}, rest, value)
     return result
 
 

@@ -135,7 +135,7 @@ def create(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a block of the same type and name."),
 ) -> None:
     """Create (or with --overwrite replace) a saved block from field values."""
-    from sluice.blocks import get_block_class
+    from sluice.blocks import get_block_class, with_path_set
     from sluice.client import get_client
 
     with _errors():
@@ -146,12 +146,12 @@ def create(
             decoded = _decode(value)
             if not _is_block_reference(cls, path, decoded):  # 'docker-registry/prod' holds no secret itself
                 _refuse_secret_on_command_line(cls, path)
-            data = _set_path(data, path.split("."), decoded)
+            data = with_path_set(data, path.split("."), decoded)
         for item in from_env:
             path, variable = _split_assignment(item, "--set-env")
-            data = _set_path(data, path.split("."), _from_environment(path, variable))
+            data = with_path_set(data, path.split("."), _from_environment(path, variable))
         for path in prompts:
-            data = _set_path(data, path.split("."), typer.prompt(path, hide_input=True))
+            data = with_path_set(data, path.split("."), typer.prompt(path, hide_input=True))
         block = cls.from_data(data)
         with get_client() as client:
             document = client.save_block(block, name, overwrite=overwrite)
@@ -241,14 +241,3 @@ def _from_environment(path: str, variable: str) -> str:
     if value is None:
         raise ConfigurationError(f"--set-env {path}={variable}: the environment variable {variable} is not set")
     return value
-
-
-def _set_path(data: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
-    head, *rest = path
-    result = dict(data)
-    if not rest:
-        result[head] = value
-        return result
-    child = result.get(head)
-    result[head] = _set_path(child if isinstance(child, dict) else {}, rest, value)
-    return result
