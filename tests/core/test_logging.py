@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -24,11 +25,15 @@ def test_a_full_batch_is_sent_at_once_and_flush_sends_the_rest(monkeypatch: pyte
 def test_a_quiet_run_s_records_are_sent_by_the_periodic_flush(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run_logging, "BATCH_INTERVAL_SECONDS", 0.1)
     sent: list[list[dict[str, Any]]] = []
-    shipper = run_logging.LogShipper(send=sent.append)
+    flushed = threading.Event()
+
+    def send(batch: list[dict[str, Any]]) -> None:
+        sent.append(batch)
+        flushed.set()
+
+    shipper = run_logging.LogShipper(send=send)
     shipper.add("00000000-0000-0000-0000-000000000001", 20, "sluice", "alone", time.time())
-    deadline = time.monotonic() + 10
-    while not sent and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert flushed.wait(10)
     assert sent and sent[0][0]["message"] == "alone"
 
 
