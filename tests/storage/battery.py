@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sluice.blocks import StorageBlock
-from sluice.errors import StorageError
+from sluice.errors import ConfigurationError, StorageError
 
 #: What ``put_directory`` must upload from ``source_tree``, and the exact bytes of each file.
 EXPECTED_FILES: dict[str, bytes] = {
@@ -149,6 +149,46 @@ class StorageBattery:
         block.put_directory(source_tree, "upload", progress=lambda done, total: calls.append((done, total)))
         total = len(EXPECTED_FILES)
         assert calls == [(done, total) for done in range(total + 1)]
+
+    # -- symlinks in the uploaded folder ---------------------------------------------------------
+
+    @pytest.fixture
+    def outside(self, tmp_path: Path) -> Path:
+        """A folder next to the project, with a secret file and a sub-folder."""
+        folder = tmp_path / "outside"
+        write_tree(folder, {"secret.txt": b"not for upload\n", "data/table.csv": b"a,b\n"})
+        return folder
+
+    def test_upload_refuses_a_symlink_out_of_the_project_and_uploads_nothing(
+        self, block: StorageBlock, source_tree: Path, outside: Path, tmp_path: Path
+    ) -> None:
+        (source_tree / "leak.txt").symlink_to(outside / "secret.txt")
+        with pytest.raises(ConfigurationError, match=r"symlink 'leak.txt' points outside the project"):
+            block.put_directory(source_tree, "refused")
+        with pytest.raises(StorageError):
+            block.get_directory("refused", tmp_path / "back")
+
+    def test_a_symlinked_folder_inside_the_project_is_uploaded_under_its_name(
+        self, block: StorageBlock, source_tree: Path, tmp_path: Path
+    ) -> None:
+        (source_tree / "alias").symlink_to("flows", target_is_directory=True)
+        (source_tree / "hello-again.py").symlink_to("flows/hello.py")
+        block.put_directory(source_tree, "linked")
+        block.get_directory("linked", tmp_path / "back")
+        downloaded = read_tree(tmp_path / "back")
+        assert downloaded["alias/hello.py"] == downloaded["hello-again.py"] == EXPECTED_FILES["flows/hello.py"]
+        assert downloaded["alias/data/nested/deep.bin"] == EXPECTED_FILES["flows/data/nested/deep.bin"]
+
+    def test_follow_symlinks_uploads_a_copy_of_what_outside_links_point_to(
+        self, block: StorageBlock, source_tree: Path, outside: Path, tmp_path: Path
+    ) -> None:
+        (source_tree / "leak.txt").symlink_to(outside / "secret.txt")
+        (source_tree / "shared").symlink_to(outside / "data", target_is_directory=True)
+        count = block.put_directory(source_tree, "copied", follow_symlinks=True)
+        block.get_directory("copied", tmp_path / "back")
+        downloaded = read_tree(tmp_path / "back")
+        assert count == len(EXPECTED_FILES) + 2
+        assert downloaded["leak.txt"] == b"not for upload\n" and downloaded["shared/table.csv"] == b"a,b\n"
 
     def test_secrets_are_masked_in_repr_and_data(self, block: StorageBlock, secrets: list[str]) -> None:
         shown = [repr(block), str(block), json.dumps(block.data()), json.dumps(block.block_schema())]

@@ -307,11 +307,14 @@ class StorageBlock(Block):
         to_path: str | None = None,
         ignore_file: str | Path | None = None,
         progress: Progress | None = None,
+        follow_symlinks: bool = False,
     ) -> int:
         """Upload the tree at ``local_path`` under ``to_path``; return the number of files uploaded.
 
         Files matching the patterns of ``ignore_file`` (gitignore syntax) are left out, and so are
-        ``.git``, ``__pycache__`` and virtual environments, always.
+        ``.git``, ``__pycache__`` and virtual environments, always. A symbolic link pointing outside
+        ``local_path`` is refused unless ``follow_symlinks`` (``sluice.ignore.plan_upload`` lists the
+        files and applies these rules).
         """
 
     @abstractmethod

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sluice.errors import ConfigurationError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sluice.blocks import InfrastructureBlock, StorageBlock
+    from sluice.blocks import InfrastructureBlock, Progress, StorageBlock
     from sluice.deployments import Deployment
     from sluice.flows import Flow
+    from sluice.ignore import UploadPlan
     from sluice.schedules import Schedule
 
 
@@ -176,6 +177,7 @@ def build_deployment(
     entrypoint: str | None = None,
     skip_upload: bool = False,
     apply: bool = False,
+    follow_symlinks: bool = False,
 ) -> Deployment:
     """Make the ``Deployment`` of ``flow`` (see ``Deployment.build_from_flow``); upload and apply on request."""
     deployment = describe_deployment(
@@ -195,7 +197,7 @@ def build_deployment(
         entrypoint=entrypoint,
     )
     if storage is not None and not skip_upload and takes_uploads(storage):
-        deployment.upload(Path.cwd())
+        deployment.upload(Path.cwd(), follow_symlinks=follow_symlinks)
     if apply:
         deployment.apply()
     return deployment
@@ -259,20 +261,43 @@ def describe_deployment(
         raise ConfigurationError(f"invalid deployment: {format_validation_error(exc)}") from None
 
 
-def upload_with_progress(deployment: Deployment, root: Path, show: bool = True) -> tuple[int, int]:
-    """Upload ``root`` to the deployment's storage with a progress bar; return (files, bytes)."""
+def upload_files(
+    storage: StorageBlock,
+    local_path: str | Path,
+    to_path: str | None,
+    progress: Progress | None = None,
+    follow_symlinks: bool = False,
+) -> int:
+    """``storage.put_directory``, passing ``follow_symlinks`` only when it is asked for.
+
+    A storage plugin written before the keyword existed keeps working; asked to follow symlinks, it
+    is refused with a ``ConfigurationError`` that says so, rather than a ``TypeError``.
+    """
+    if not follow_symlinks:
+        return storage.put_directory(local_path, to_path=to_path, progress=progress)
+    parameters = inspect.signature(storage.put_directory).parameters.values()
+    if not any(item.name == "follow_symlinks" or item.kind is item.VAR_KEYWORD for item in parameters):
+        raise ConfigurationError(
+            f"the {storage.block_type_slug!r} storage block cannot follow symlinks (its put_directory takes no "
+            "follow_symlinks): upgrade its plugin, or replace the links with copies of their targets"
+        )
+    return storage.put_directory(local_path, to_path=to_path, progress=progress, follow_symlinks=True)
+
+
+def upload_with_progress(deployment: Deployment, plan: UploadPlan, show: bool = True) -> tuple[int, int]:
+    """Upload ``plan.root`` to the deployment's storage with a progress bar; return (files, bytes).
+
+    ``plan`` is ``sluice.ignore.plan_upload`` of the folder, already checked; it gives the total size.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sluice.ignore import files_to_upload
-
-    files = files_to_upload(root)
-    size = sum((root / file).stat().st_size for file in files)
+    size = sum((plan.root / file).stat().st_size for file in plan.files)
     columns = (TextColumn("Uploading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=True, disable=not show) as progress:
-        task = progress.add_task("upload", total=len(files))
+        task = progress.add_task("upload", total=len(plan.files))
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total or None)
 
-        count = deployment.upload(root, progress=advance)
+        count = deployment.upload(plan.root, progress=advance, follow_symlinks=plan.follow_symlinks)
     return count, size

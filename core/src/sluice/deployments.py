@@ -176,12 +176,15 @@ class Deployment(BaseModel):
         entrypoint: str | None = None,
         skip_upload: bool = False,
         apply: bool = False,
+        follow_symlinks: bool = False,
     ) -> Self:
         """Describe a deployment of ``flow``: its entrypoint, parameter schema and version computed.
 
         ``path`` is the folder the entrypoint is relative to (default: the current folder); with
         ``storage``, that folder is uploaded to it (unless ``skip_upload``) and ``path`` becomes the
         sub-path in storage. ``parameters`` are validated against the flow's signature first.
+        ``follow_symlinks`` uploads a copy of what symlinks pointing outside the folder point to, which
+        are refused otherwise.
         """
         from sluice.deploy_build import build_deployment
 
@@ -202,6 +205,7 @@ class Deployment(BaseModel):
             entrypoint=entrypoint,
             skip_upload=skip_upload,
             apply=apply,
+            follow_symlinks=follow_symlinks,
         )
 
     @classmethod
@@ -321,11 +325,12 @@ class Deployment(BaseModel):
                 "'schedule' to null (or remove it), or remove 'schedules' to use the one schedule"
             )
 
-    def apply(self, upload: bool = False) -> UUID:
+    def apply(self, upload: bool = False, follow_symlinks: bool = False) -> UUID:
         """Create the deployment on the API, or update it in place; return its id.
 
         On an existing deployment only the explicitly set fields change. ``upload`` first uploads
-        the current folder to the storage block (under ``path``), unless the block is read-only.
+        the current folder to the storage block (under ``path``), unless the block is read-only;
+        ``follow_symlinks`` is passed on to ``upload``.
         """
         from sluice.client import get_client
 
@@ -333,7 +338,9 @@ class Deployment(BaseModel):
             raise ConfigurationError(f"deployment {self.name!r} has no flow_name")
         self.check()
         if upload and (self.storage is None or _takes_uploads(self.storage)):
-            self.upload()  # a read-only block (github) is pushed to with git, never uploaded to
+            self.upload(
+                follow_symlinks=follow_symlinks
+            )  # a read-only block (github) is pushed to with git, never uploaded to
         with get_client() as client:
             existing = _read_or_none(client, self.full_name)
             body = self.api_body(only_set=existing is not None)
@@ -342,11 +349,17 @@ class Deployment(BaseModel):
             client.update_deployment(existing.id, **body)
             return existing.id
 
-    def upload(self, local_path: str | Path = ".", progress: Any = None) -> int:
-        """Upload ``local_path`` to the storage block under ``path``; return the number of files."""
+    def upload(self, local_path: str | Path = ".", progress: Any = None, follow_symlinks: bool = False) -> int:
+        """Upload ``local_path`` to the storage block under ``path``; return the number of files.
+
+        A symlink pointing outside ``local_path`` is refused (``ConfigurationError``, nothing uploaded)
+        unless ``follow_symlinks`` asks for a copy of what it points to.
+        """
+        from sluice.deploy_build import upload_files
+
         if self.storage is None:
             raise ConfigurationError(f"deployment {self.full_name!r} has no storage block to upload to")
-        return self.storage.put_directory(local_path, to_path=self.path, progress=progress)
+        return upload_files(self.storage, local_path, self.path, progress, follow_symlinks)
 
     def load(self) -> Self:
         """Fill every field from the deployment ``flow_name/name`` on the API; returns self.

@@ -27,6 +27,10 @@ class ConfigurationError(SluiceError, ValueError):
     """A setting, a file or an argument is invalid."""
 
 
+class UnsafeSymlinkError(ConfigurationError):
+    """A folder to upload holds a symbolic link that would take the upload out of it (or nowhere)."""
+
+
 class ObjectNotFound(SluiceError, LookupError):
     """An object that was asked for by name or id does not exist."""
 

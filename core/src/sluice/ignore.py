@@ -4,17 +4,23 @@ A folder may hold a ``.sluiceignore`` (or, for projects coming from Prefect, a `
 in gitignore syntax. Whatever it says, ``.git``, ``__pycache__`` and virtual environments (``.venv``,
 ``venv`` or any folder holding a ``pyvenv.cfg``) are never uploaded.
 
-``files_to_upload`` is the one function storage blocks and ``sluice deployment build --dry-run``
-share, so what a dry run lists is exactly what an upload sends.
+Symbolic links follow the rules of ``sluice.file_tree`` with the project as their boundary: a link
+inside the project is followed (a file link is uploaded as its content), a link outside it is refused
+unless ``follow_symlinks`` asks for a copy, and a link looping back to a folder that contains it is
+skipped.
+
+``plan_upload`` is the one function storage blocks and ``sluice deployment build --dry-run`` share,
+so what a dry run lists is exactly what an upload sends.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from sluice.errors import ConfigurationError
+from sluice.errors import ConfigurationError, UnsafeSymlinkError
+from sluice.file_tree import LinkAction, LinkKind, Symlink, walk_files
 
 if TYPE_CHECKING:  # pragma: no cover
     import pathspec
@@ -65,35 +71,115 @@ def is_virtual_environment(folder: Path) -> bool:
     return (folder / "pyvenv.cfg").is_file()
 
 
-def files_to_upload(root: str | Path, ignore_file: str | Path | None = None) -> list[Path]:
-    """The files under ``root`` that an upload sends, as sorted paths relative to ``root``.
+@dataclass(frozen=True)
+class UploadPlan:
+    """What an upload of ``root`` sends: the files (relative to ``root``, sorted) and every symbolic
+    link met on the way, each with what happens to it (see ``sluice.file_tree`` for the rules)."""
+
+    root: Path
+    files: list[Path]
+    links: list[Symlink]
+    follow_symlinks: bool = False
+
+    @property
+    def refused(self) -> list[Symlink]:
+        """The links that stop the upload, in path order."""
+        return [link for link in self.links if link.action is LinkAction.REFUSED]
+
+    @property
+    def skipped(self) -> list[Symlink]:
+        """Folder links skipped because they loop back to a folder that contains them."""
+        return [link for link in self.links if link.action is LinkAction.SKIPPED]
+
+    @property
+    def copied(self) -> list[Symlink]:
+        """Links outside the project whose targets are uploaded because of ``follow_symlinks``."""
+        return [link for link in self.links if link.action is LinkAction.COPIED]
+
+    def check(self) -> None:
+        """Raise ``UnsafeSymlinkError`` for the first refused link (and count the others)."""
+        refused = self.refused
+        if not refused:
+            return
+        message = refusal_message(refused[0])
+        if len(refused) > 1:
+            others = len(refused) - 1
+            message += (
+                f"; {others} more symlink{'s are' if others > 1 else ' is'} refused "
+                "(sluice deployment build --dry-run lists them)"
+            )
+        raise UnsafeSymlinkError(message)
+
+
+def refusal_message(link: Symlink) -> str:
+    """Why ``link`` stops an upload, and how to proceed, in one line."""
+    name, target = link.path.as_posix(), str(link.target)
+    if link.kind is LinkKind.MISSING:
+        return f"symlink {name!r} points to {target!r}, which does not exist: remove it or add it to .sluiceignore"
+    if link.kind is LinkKind.SPECIAL:
+        return (
+            f"symlink {name!r} points to {target!r}, which is not a regular file or folder: "
+            "remove it or add it to .sluiceignore"
+        )
+    return (
+        f"symlink {name!r} points outside the project, to {target!r}: not uploaded. Add it to .sluiceignore "
+        "to leave it out, or upload a copy of what it points to with --follow-symlinks "
+        "(follow_symlinks=True in Python)"
+    )
+
+
+def describe_link(link: Symlink) -> str:
+    """What an upload does with ``link``, as ``--dry-run`` shows it (``file link inside the project: …``)."""
+    if link.kind is LinkKind.MISSING:
+        return "link whose target does not exist: refused"
+    if link.kind is LinkKind.SPECIAL:
+        return "link to something that is not a regular file or folder: refused"
+    if link.action is LinkAction.SKIPPED:
+        return "folder link to a folder that contains it: skipped (a loop)"
+    where = "inside" if link.inside else "outside"
+    outcome = {
+        LinkAction.FOLLOWED: "uploaded as its content" if link.kind is LinkKind.FILE else "followed",
+        LinkAction.COPIED: "copied (--follow-symlinks)",
+        LinkAction.REFUSED: "refused",
+    }[link.action]
+    return f"{link.kind.value} link {where} the project: {outcome}"
+
+
+def plan_upload(root: str | Path, ignore_file: str | Path | None = None, follow_symlinks: bool = False) -> UploadPlan:
+    """What uploading ``root`` sends, and what happens to each symbolic link; raises nothing for links.
 
     :param root: the folder to upload; it must exist.
     :param ignore_file: gitignore-style patterns to leave out; None uses the folder's own
         ``.sluiceignore`` / ``.prefectignore`` if there is one.
+    :param follow_symlinks: upload what links pointing outside ``root`` point to, instead of refusing them.
 
     Folders excluded by a pattern are not walked into (as with git, a file inside an excluded folder
-    cannot be re-included). Symbolic links to folders are not followed.
+    cannot be re-included). Patterns apply to a link's own path; a link to a folder matches as a folder.
     """
     root_path = Path(root)
     if not root_path.is_dir():
         raise ConfigurationError(f"cannot upload {str(root)!r}: it is not a folder")
     spec = load_ignore_spec(resolve_ignore_file(root_path, ignore_file))
-    found: list[Path] = []
-    for current, folders, files in os.walk(root_path):
-        current_path = Path(current)
-        relative_folder = current_path.relative_to(root_path)
-        # Prune in place so os.walk never descends into excluded folders.
-        folders[:] = [
-            name
-            for name in folders
-            if name not in ALWAYS_EXCLUDED_NAMES
-            and not is_virtual_environment(current_path / name)
-            and not spec.match_file(f"{(relative_folder / name).as_posix()}/")
-        ]
-        for name in files:
-            relative = relative_folder / name
-            if name in ALWAYS_EXCLUDED_NAMES or spec.match_file(relative.as_posix()):
-                continue
-            found.append(relative)
-    return sorted(found, key=lambda path: path.as_posix())
+
+    def leave_out(relative: PurePosixPath, path: Path, is_folder: bool) -> bool:
+        if relative.name in ALWAYS_EXCLUDED_NAMES:
+            return True
+        if is_folder:
+            return is_virtual_environment(path) or spec.match_file(f"{relative.as_posix()}/")
+        return spec.match_file(relative.as_posix())
+
+    tree = walk_files(root_path, follow_outside=follow_symlinks, leave_out=leave_out)
+    return UploadPlan(root_path, [Path(file) for file in tree.files], tree.links, follow_symlinks)
+
+
+def files_to_upload(
+    root: str | Path, ignore_file: str | Path | None = None, follow_symlinks: bool = False
+) -> list[Path]:
+    """The files under ``root`` that an upload sends, as sorted paths relative to ``root``.
+
+    Takes the arguments of ``plan_upload``; a symbolic link the upload refuses raises
+    ``UnsafeSymlinkError`` (a ``ConfigurationError``) that names it, its target and how to proceed.
+    """
+    plan = plan_upload(root, ignore_file, follow_symlinks)
+    plan.check()
+    return plan.files

@@ -3,7 +3,8 @@
 A storage plugin subclasses it and says three things: which fsspec file system to open
 (``open_filesystem``), where the block's files live in it (``base_path``) and how to show that place to
 a human (``display_url``, never with a secret in it). This class then uploads and downloads trees,
-reads and writes single files, refuses paths that escape the base, reports progress, and turns every
+reads and writes single files, refuses paths that escape the base (on a file system of this machine,
+through symbolic links too), reports progress, and turns every
 library error (wrong credentials, a missing bucket, an unreachable host, a missing library) into one
 ``StorageError`` that names the block type and the URL.
 
@@ -12,6 +13,7 @@ fsspec and the plugins' SDKs are imported inside the methods, never at import ti
 
 from __future__ import annotations
 
+import os
 import re
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
@@ -72,6 +74,12 @@ def secret_values_in(settings: Any) -> list[str]:
 def strip_userinfo(url: str) -> str:
     """``scheme://user:password@host/x`` without the ``user:password@`` part."""
     return _URL_USERINFO.sub(r"\g<scheme>", url)
+
+
+def is_local_filesystem(filesystem: AbstractFileSystem) -> bool:
+    """True for fsspec's file system of this machine's disks (``file://``), where symbolic links exist."""
+    protocols = filesystem.protocol if isinstance(filesystem.protocol, tuple | list) else (filesystem.protocol,)
+    return any(protocol in ("file", "local") for protocol in protocols)
 
 
 def relative_parts(path: str | None) -> list[str]:
@@ -257,6 +265,30 @@ class FsspecStorageBlock(StorageBlock):
         root = self._root(filesystem)
         return "/".join([root, *parts]) if parts else root
 
+    def local_base(self, filesystem: AbstractFileSystem) -> Path | None:
+        """The block's base with its symbolic links resolved when ``filesystem`` is this machine's
+        disk (the folder every read and write must stay in), else None (an object store has no links)."""
+        from sluice.file_tree import resolved
+
+        if not is_local_filesystem(filesystem):
+            return None
+        return resolved(self._root(filesystem) or "/")
+
+    def _refuse_escape(self, base: Path | None, remote: str, relative: str, verb: str) -> None:
+        """Raise a ``StorageError`` when ``remote`` resolves outside ``base`` (see ``local_base``)
+        through a symbolic link; nothing to check without a base."""
+        from sluice.file_tree import resolved
+
+        if base is None:
+            return
+        real = resolved(remote)
+        if not real.is_relative_to(base):
+            how = "is a symlink to" if os.path.islink(remote) else "resolves through a symlink to"
+            raise self.storage_error(
+                f"refusing to {verb} {relative!r}: it {how} {str(real)!r}, outside the block's base {str(base)!r}",
+                self.url_for(relative),
+            )
+
     def url_for(self, path: str | None) -> str:
         """The URL of ``path`` under this block, for humans and return values."""
         parts = relative_parts(path)
@@ -271,27 +303,35 @@ class FsspecStorageBlock(StorageBlock):
         to_path: str | None = None,
         ignore_file: str | Path | None = None,
         progress: Progress | None = None,
+        follow_symlinks: bool = False,
     ) -> int:
         """Upload the tree at ``local_path`` under ``to_path``; return the number of files uploaded.
 
         ``ignore_file`` (gitignore syntax; default: the folder's ``.sluiceignore`` or
         ``.prefectignore``) leaves files out, as do ``.git``, ``__pycache__`` and virtual
-        environments, always. ``progress(done, total)`` is called before the first file and after each.
+        environments, always. A symbolic link that points outside ``local_path`` stops the upload
+        before anything is sent, unless ``follow_symlinks`` asks for a copy of its target (see
+        ``sluice.ignore.plan_upload``). ``progress(done, total)`` is called before the first file and
+        after each.
         """
-        from sluice.ignore import files_to_upload
+        from sluice.ignore import plan_upload
 
         parts = relative_parts(to_path)  # refuse an escaping destination before touching anything
         source = Path(local_path)
-        files = files_to_upload(source, ignore_file)
+        plan = plan_upload(source, ignore_file, follow_symlinks)
+        plan.check()
+        files = plan.files
         total = len(files)
         if progress:
             progress(0, total)
         with self._session(self.url_for(to_path)) as filesystem:
             destination = self._remote(filesystem, parts)
             make_folders = self.creates_folders(filesystem)
+            base = self.local_base(filesystem)
             made: set[str] = set()
             for done, relative in enumerate(files, start=1):
                 target = f"{destination}/{relative.as_posix()}" if destination else relative.as_posix()
+                self._refuse_escape(base, target, "/".join([*parts, relative.as_posix()]), "write")
                 parent = target.rsplit("/", 1)[0]
                 if make_folders and parent and parent not in made:
                     self.make_folders(filesystem, parent)
@@ -302,12 +342,21 @@ class FsspecStorageBlock(StorageBlock):
         return total
 
     def get_directory(self, from_path: str | None = None, local_path: str | Path = ".") -> None:
-        """Download every file under ``from_path`` (default: the whole block) into ``local_path``."""
+        """Download every file under ``from_path`` (default: the whole block) into ``local_path``.
+
+        On a file system of this machine, symbolic links in the block's folder are followed while they
+        stay inside its base (a loop back to an enclosing folder is skipped); one that leads outside the
+        base, or nowhere, stops the download with a ``StorageError`` before any file is written.
+        """
         parts = relative_parts(from_path)
         target_root = Path(local_path).resolve()
         url = self.url_for(from_path)
         with self._session(url) as filesystem:
             source = self._remote(filesystem, parts)
+            base = self.local_base(filesystem)
+            if base is not None:
+                self._download_local(source, base, parts, target_root)
+                return
             found = [path for path in filesystem.find(source, withdirs=False) if not path.endswith("/")]
             if not found and not filesystem.exists(source):
                 raise self.storage_error("not found: nothing is stored there", url)
@@ -318,6 +367,38 @@ class FsspecStorageBlock(StorageBlock):
                 target = self._local_target(target_root, relative or PurePosixPath(remote).name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(filesystem.cat_file(remote))
+
+    def _download_local(self, source: str, base: Path, parts: list[str], target_root: Path) -> None:
+        """``get_directory`` on this machine's disk: walk with the symlink rules, check, then copy."""
+        import shutil
+
+        from sluice.file_tree import LinkKind, walk_files
+
+        shown = "/".join(parts)
+        url = self.url_for(shown)
+        self._refuse_escape(base, source, shown, "download")
+        if not os.path.exists(source):
+            raise self.storage_error("not found: nothing is stored there", url)
+        if not os.path.isdir(source):
+            files = [(Path(source), PurePosixPath(Path(source).name).as_posix())]
+        else:
+            tree = walk_files(source, boundary=base)
+            if tree.refused:
+                link = tree.refused[0]
+                reason = {
+                    LinkKind.MISSING: "which does not exist",
+                    LinkKind.SPECIAL: "which is not a regular file or folder",
+                }.get(link.kind, f"outside the block's base {str(base)!r}")
+                where = "/".join([*parts, link.path.as_posix()])
+                raise self.storage_error(
+                    f"refusing to download {where!r}: it is a symlink to {str(link.target)!r}, {reason}", url
+                )
+            files = [(Path(source) / relative, relative.as_posix()) for relative in tree.files]
+        target_root.mkdir(parents=True, exist_ok=True)
+        for path, relative in files:
+            target = self._local_target(target_root, relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
 
     def _local_target(self, target_root: Path, relative: str) -> Path:
         # A stored name could try to climb out of the target folder: check before writing.
@@ -335,7 +416,9 @@ class FsspecStorageBlock(StorageBlock):
         if not parts:
             raise ValueError("read_path needs a file path, not the block's base")
         with self._session(self.url_for(path)) as filesystem:
-            return filesystem.cat_file(self._remote(filesystem, parts))
+            remote = self._remote(filesystem, parts)
+            self._refuse_escape(self.local_base(filesystem), remote, "/".join(parts), "read")
+            return filesystem.cat_file(remote)
 
     def write_path(self, path: str, content: bytes) -> str:
         """Write ``content`` to the file ``path`` (relative to the block's base); return its URL."""
@@ -344,6 +427,7 @@ class FsspecStorageBlock(StorageBlock):
             raise ValueError("write_path needs a file path, not the block's base")
         with self._session(self.url_for(path)) as filesystem:
             target = self._remote(filesystem, parts)
+            self._refuse_escape(self.local_base(filesystem), target, "/".join(parts), "write")
             parent = target.rsplit("/", 1)[0]
             if self.creates_folders(filesystem) and parent:
                 self.make_folders(filesystem, parent)

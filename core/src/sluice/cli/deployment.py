@@ -16,6 +16,7 @@ from sluice.cli.deployment_helpers import cli_errors
 app = typer.Typer(help="Build, apply, run and manage deployments.", no_args_is_help=True)
 
 _NAME_HELP = "The deployment, as 'flow-name/deployment-name'."
+_FOLLOW_SYMLINKS_HELP = "Upload a copy of what symlinks pointing outside the folder point to (refused otherwise)."
 
 
 @app.command("build")
@@ -40,6 +41,7 @@ def build(
     params: list[str] = typer.Option([], "--param", help="A default parameter k=v (JSON values); repeatable."),
     params_json: str | None = typer.Option(None, "--params", help="Default parameters as a JSON object."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the files that would be uploaded; change nothing."),
+    follow_symlinks: bool = typer.Option(False, "--follow-symlinks", help=_FOLLOW_SYMLINKS_HELP),
 ) -> None:
     """Build a deployment.yaml for a flow, uploading its folder to the storage block."""
     options = dict(locals())
@@ -53,24 +55,26 @@ def build(
 def apply(
     path: str = typer.Argument(..., help="The deployment.yaml to apply."),
     upload: bool = typer.Option(False, "--upload", help="Upload the current folder to the storage block first."),
+    follow_symlinks: bool = typer.Option(False, "--follow-symlinks", help=f"With --upload: {_FOLLOW_SYMLINKS_HELP}"),
 ) -> None:
     """Create or update the deployment described by a deployment.yaml on the API."""
     from sluice.cli.deployment_helpers import apply_file
 
     with cli_errors():
-        apply_file(path, upload)
+        apply_file(path, upload, follow_symlinks)
 
 
 @app.command("create")
 def create(
     path: str = typer.Argument(..., help="The deployment.yaml to apply."),
     upload: bool = typer.Option(False, "--upload", help="Upload the current folder to the storage block first."),
+    follow_symlinks: bool = typer.Option(False, "--follow-symlinks", help=f"With --upload: {_FOLLOW_SYMLINKS_HELP}"),
 ) -> None:
     """Create or update a deployment from a deployment.yaml (the same as apply)."""
     from sluice.cli.deployment_helpers import apply_file
 
     with cli_errors():
-        apply_file(path, upload)
+        apply_file(path, upload, follow_symlinks)
 
 
 @app.command("ls")

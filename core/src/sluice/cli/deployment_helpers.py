@@ -76,6 +76,7 @@ class BuildOptions:
     params: list[str] = field(default_factory=list)
     params_json: str | None = None
     dry_run: bool = False
+    follow_symlinks: bool = False
 
 
 def build_command(options: BuildOptions) -> None:
@@ -83,16 +84,20 @@ def build_command(options: BuildOptions) -> None:
     deployment, output = plan_build(options)
     root = Path.cwd()
     if options.dry_run:
-        show_dry_run(deployment, root, output)
+        show_dry_run(deployment, root, output, options.follow_symlinks)
         return
     from sluice.deploy_build import takes_uploads, upload_with_progress
+    from sluice.ignore import plan_upload
 
     if deployment.storage is not None and not options.skip_upload and not takes_uploads(deployment.storage):
         echo(f"Nothing uploaded: {read_only_note(deployment)}")
     elif deployment.storage is not None and not options.skip_upload:
-        files, size = upload_with_progress(deployment, root)
+        plan = plan_upload(root, follow_symlinks=options.follow_symlinks)
+        plan.check()
+        files, size = upload_with_progress(deployment, plan)
         where = deployment.storage.url_for(deployment.path) if hasattr(deployment.storage, "url_for") else ""
         echo(f"Uploaded {files} file{'s' if files != 1 else ''} ({size:,} bytes) to {where or 'storage'}.")
+        report_links(plan)
     deployment.to_yaml(output)
     echo(f"Deployment YAML created at '{output}'.")
     if not deployment.work_queue_name:
@@ -116,6 +121,10 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
     from sluice.deployments import Deployment
     from sluice.flows import is_file_entrypoint, load_flow_from_entrypoint, split_entrypoint
 
+    if options.follow_symlinks and (options.skip_upload or not options.storage_block):
+        raise ConfigurationError(
+            "--follow-symlinks only applies to an upload: give --storage-block (without --skip-upload), or leave it out"
+        )
     overrides = parse_assignments(options.overrides, "--override", decode_json=False)
     schedule = schedule_from_options(options.cron, options.interval, options.rrule, options.timezone)
     flow = load_flow_from_entrypoint(options.entrypoint)
@@ -165,31 +174,56 @@ def read_only_note(deployment: Any) -> str:
     )
 
 
-def show_dry_run(deployment: Any, root: Path, output: Path) -> None:
-    """List what ``build`` would upload and write, without doing it."""
+def show_dry_run(deployment: Any, root: Path, output: Path, follow_symlinks: bool = False) -> None:
+    """List what ``build`` would upload and write, without doing it.
+
+    Each symlink is shown as ``link -> target  (what happens to it)`` among the files; when one would
+    be refused, the listing ends with the error the build would stop with.
+    """
     from sluice.deploy_build import takes_uploads
-    from sluice.ignore import files_to_upload
+    from sluice.ignore import describe_link, plan_upload
 
     if deployment.storage is None:
         echo(f"No storage block: the flow runs from the local folder {deployment.path}; nothing to upload.")
     elif not takes_uploads(deployment.storage):
         echo(f"Nothing to upload: {read_only_note(deployment)}")
     else:
-        files = files_to_upload(root)
-        size = sum((root / file).stat().st_size for file in files)
-        for file in files:
-            echo(file.as_posix())
+        plan = plan_upload(root, follow_symlinks=follow_symlinks)
+        links = {link.path.as_posix(): link for link in plan.links}
+        lines = {file.as_posix(): file.as_posix() for file in plan.files}
+        lines.update({name: f"{name} -> {link.shown_target}  ({describe_link(link)})" for name, link in links.items()})
+        for name in sorted(lines):
+            echo(lines[name])
+        plan.check()  # the error the build would stop with
+        size = sum((root / file).stat().st_size for file in plan.files)
+        files = len(plan.files)
         where = deployment.storage.url_for(deployment.path) if hasattr(deployment.storage, "url_for") else "storage"
-        echo(f"Would upload {len(files)} file{'s' if len(files) != 1 else ''} ({size:,} bytes) to {where}.")
+        echo(f"Would upload {files} file{'s' if files != 1 else ''} ({size:,} bytes) to {where}.")
     echo(f"Would write '{output}' (dry run: nothing was uploaded or written).")
 
 
-def apply_file(path: str, upload: bool) -> None:
-    """``apply FILE``: read, validate and upsert the deployment."""
+def report_links(plan: Any) -> None:
+    """After an upload: name the links copied because of ``--follow-symlinks``, warn about loops skipped."""
+    if plan.copied:
+        names = ", ".join(link.path.as_posix() for link in plan.copied)
+        count = len(plan.copied)
+        plural = "s that point" if count != 1 else " that points"
+        echo(f"Copied {count} symlink{plural} outside the project (--follow-symlinks): {names}.")
+    for link in plan.skipped:
+        warn(
+            f"symlink {link.path.as_posix()!r} points to {link.shown_target!r}, a folder that contains it: "
+            "skipped (a loop)"
+        )
+
+
+def apply_file(path: str, upload: bool, follow_symlinks: bool = False) -> None:
+    """``apply FILE``: read, validate and upsert the deployment (uploading first with ``--upload``)."""
     from sluice.deployments import Deployment
 
+    if follow_symlinks and not upload:
+        raise ConfigurationError("--follow-symlinks needs --upload")
     deployment = Deployment.from_yaml(path)
-    deployment_id = deployment.apply(upload=upload)
+    deployment_id = deployment.apply(upload=upload, follow_symlinks=follow_symlinks)
     echo(f"Deployment '{deployment.full_name}' successfully created with id '{deployment_id}'.")
 
 

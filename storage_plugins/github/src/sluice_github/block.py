@@ -86,6 +86,7 @@ class GitHub(StorageBlock):
         to_path: str | None = None,
         ignore_file: str | Path | None = None,
         progress: Progress | None = None,
+        follow_symlinks: bool = False,
     ) -> int:
         """Refused: a git repository's code is pushed with git (commit and push), not uploaded."""
         raise self._read_only()

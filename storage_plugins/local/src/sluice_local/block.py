@@ -39,18 +39,29 @@ class LocalFileSystem(FsspecStorageBlock):
         to_path: str | None = None,
         ignore_file: str | Path | None = None,
         progress: Progress | None = None,
+        follow_symlinks: bool = False,
     ) -> int:
         """Copy the tree at ``local_path`` under ``to_path``; return the number of files.
 
         When the folder to upload already is the destination (the default ``basepath`` is the
-        current folder), nothing is copied: the files are where they must be.
+        current folder), nothing is copied: the files are where they must be. Its symbolic links are
+        checked all the same, and one pointing outside cannot be copied there (it would stay a link).
         """
         destination = self._folder().joinpath(*relative_parts(to_path))
         if Path(local_path).resolve() != destination:
-            return super().put_directory(local_path, to_path, ignore_file, progress)
-        from sluice.ignore import files_to_upload
+            return super().put_directory(local_path, to_path, ignore_file, progress, follow_symlinks)
+        from sluice.errors import UnsafeSymlinkError
+        from sluice.ignore import plan_upload
 
-        total = len(files_to_upload(local_path, ignore_file))
+        plan = plan_upload(local_path, ignore_file, follow_symlinks)
+        plan.check()
+        if plan.copied:
+            raise UnsafeSymlinkError(
+                f"cannot copy symlink {plan.copied[0].path.as_posix()!r} (it points outside the project): the "
+                "project is the storage block's own folder, so the link would stay a link and runs would refuse "
+                "it. Replace it with a copy of its target, or give the block another basepath"
+            )
+        total = len(plan.files)
         if progress:
             progress(total, total)
         return total
