@@ -138,6 +138,18 @@ def test_put_directory_refuses_a_destination_through_a_symlink_out_of_the_base(
     assert sorted(path.name for path in outside.iterdir()) == ["secret.txt"]
 
 
+def test_put_directory_refuses_a_stored_file_symlink_out_of_the_base_before_writing_anything(
+    block: StorageBlock, store: Path, outside: Path, tmp_path: Path
+) -> None:
+    write_tree(tmp_path / "project", {"a.py": b"new a\n", "secret.txt": b"new secret\n"})
+    (store / "team").mkdir()
+    (store / "team" / "secret.txt").symlink_to(outside / "secret.txt")
+    with pytest.raises(StorageError, match=r"refusing to write 'team/secret.txt': it is a symlink to"):
+        block.put_directory(tmp_path / "project", "team")
+    assert (outside / "secret.txt").read_bytes() == b"private\n"
+    assert not (store / "team" / "a.py").exists()
+
+
 def test_a_base_folder_that_is_itself_a_symlink_works(store: Path, tmp_path: Path) -> None:
     entrance = tmp_path / "entrance"
     entrance.symlink_to(store, target_is_directory=True)

@@ -150,6 +150,20 @@ def test_a_loop_through_two_folder_links_ends(project: Path) -> None:
     ]
 
 
+def test_links_that_multiply_stop_the_walk_with_a_clear_error(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice import file_tree
+
+    monkeypatch.setattr(file_tree, "MAX_FOLDER_LINKS", 100)  # the default, 10,000, takes seconds to reach
+    # level0 -> level1 twice, level1 -> level2 twice…: 2**20 paths, no loop.
+    for level in range(20):
+        (project / f"level{level}").mkdir()
+        for copy in ("a", "b"):
+            (project / f"level{level}" / copy).symlink_to(f"../level{level + 1}", target_is_directory=True)
+    (project / "level20").mkdir()
+    with pytest.raises(ConfigurationError, match=r"^more than 100 symlinked folders to follow under '.*project'"):
+        files_to_upload(project)
+
+
 def test_a_project_reached_through_a_symlink_keeps_its_inside_links(project: Path, tmp_path: Path) -> None:
     (project / "util_alias.py").symlink_to(project / "lib" / "util.py")  # absolute, through the real path
     entrance = tmp_path / "entrance"

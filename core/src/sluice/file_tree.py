@@ -13,6 +13,10 @@ base for a download), and meets each link with these rules:
 - a link whose target does not exist, or is neither a regular file nor a folder (a device, a pipe),
   is refused.
 
+Links that multiply (``a/1 -> b``, ``a/2 -> b``, ``b/1 -> c``, ``b/2 -> c``…) would make the walk
+grow exponentially without a loop: past ``MAX_FOLDER_LINKS`` folder links followed, it stops with
+``UnsafeSymlinkError``.
+
 Nothing is read or written: the caller decides what a refused link means (an upload or a download
 that fails with a one-line error).
 """
@@ -25,6 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
+
+from sluice.errors import UnsafeSymlinkError
+
+#: How many folder links one walk follows at most: far more than any project has, far fewer than a
+#: tree of links that multiplies would need.
+MAX_FOLDER_LINKS = 10_000
 
 
 class LinkKind(StrEnum):
@@ -61,15 +71,16 @@ class Symlink:
     action: LinkAction
 
 
-#: ``leave_out(relative, path, is_folder)``: True for an entry the walk must not list nor look into.
-LeaveOut = Callable[[PurePosixPath, Path, bool], bool]
+#: ``leave_out(relative, path, is_folder)``: True for an entry the walk must not list nor look into;
+#: ``relative`` is its POSIX path relative to the walked folder, ``path`` the path to open it by.
+LeaveOut = Callable[[str, str, bool], bool]
 
 
 @dataclass
 class FileTree:
-    """The files a walk found (relative to the walked folder, sorted) and every link it met."""
+    """The files a walk found (POSIX paths relative to the walked folder, sorted) and every link it met."""
 
-    files: list[PurePosixPath] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
     links: list[Symlink] = field(default_factory=list)
 
     @property
@@ -97,48 +108,57 @@ def walk_files(
     :param leave_out: entries to neither list nor walk into (ignore patterns); a link is asked with
         ``is_folder`` true when it points to a folder. A left-out link is not reported.
     """
-    start = Path(folder)
     limit = resolved(boundary if boundary is not None else folder)
     tree = FileTree()
-    # Each folder to walk: its path (possibly through links), its path relative to the start, and the
-    # real paths of the folders that contain it on this walk — a link back to one of those is a loop.
-    pending: list[tuple[Path, PurePosixPath, frozenset[Path]]] = []
-    start_real = resolved(start)
-    within = frozenset(folder for folder in (start_real, *start_real.parents) if folder.is_relative_to(limit))
-    pending.append((start, PurePosixPath(), within | {start_real}))
+    # Paths are kept as strings: a walk meets every file of a project, and pathlib objects cost.
+    # Each folder to walk: its path (possibly through links), its path relative to the start, its real
+    # path, and the real paths of the folders that contain it on this walk (a link back to one of those
+    # is a loop).
+    start_real = resolved(folder)
+    within = {str(each) for each in (start_real, *start_real.parents) if each.is_relative_to(limit)}
+    pending: list[tuple[str, str, str, frozenset[str]]] = [
+        (str(folder), "", str(start_real), frozenset({*within, str(start_real)}))
+    ]
+    followed = 0
     while pending:
-        current, relative_folder, enclosing = pending.pop()
+        current, relative_folder, current_real, enclosing = pending.pop()
         with os.scandir(current) as scanned:
             entries = list(scanned)
         for entry in entries:
-            relative = relative_folder / entry.name
-            path = Path(entry.path)
+            relative = f"{relative_folder}/{entry.name}" if relative_folder else entry.name
             if entry.is_symlink():
-                link = _inspect_link(path, relative, limit, enclosing, follow_outside)
-                if leave_out is not None and leave_out(relative, path, link.kind is LinkKind.FOLDER):
+                link = _inspect_link(entry.path, relative, limit, enclosing, follow_outside)
+                if leave_out is not None and leave_out(relative, entry.path, link.kind is LinkKind.FOLDER):
                     continue
                 tree.links.append(link)
                 if link.action in (LinkAction.FOLLOWED, LinkAction.COPIED):
                     if link.kind is LinkKind.FOLDER:
-                        pending.append((path, relative, enclosing | {link.target}))
+                        followed += 1
+                        if followed > MAX_FOLDER_LINKS:
+                            raise UnsafeSymlinkError(
+                                f"more than {MAX_FOLDER_LINKS:,} symlinked folders to follow under {str(folder)!r} "
+                                f"(the last: {relative!r}): links that point to the same folders many times over? "
+                                "Replace some with copies, or leave them out with .sluiceignore"
+                            )
+                        target = str(link.target)
+                        pending.append((entry.path, relative, target, enclosing | {target}))
                     else:
                         tree.files.append(relative)
             elif entry.is_dir(follow_symlinks=False):
-                if leave_out is not None and leave_out(relative, path, True):
+                if leave_out is not None and leave_out(relative, entry.path, True):
                     continue
-                pending.append((path, relative, enclosing | {resolved(path)}))
+                real = os.path.join(current_real, entry.name)  # not a link: no need to ask the file system
+                pending.append((entry.path, relative, real, enclosing | {real}))
             else:
-                if leave_out is not None and leave_out(relative, path, False):
+                if leave_out is not None and leave_out(relative, entry.path, False):
                     continue
                 tree.files.append(relative)
-    tree.files.sort(key=str)
+    tree.files.sort()
     tree.links.sort(key=lambda link: str(link.path))
     return tree
 
 
-def _inspect_link(
-    path: Path, relative: PurePosixPath, limit: Path, enclosing: frozenset[Path], follow_outside: bool
-) -> Symlink:
+def _inspect_link(path: str, relative: str, limit: Path, enclosing: frozenset[str], follow_outside: bool) -> Symlink:
     target = resolved(path)
     try:
         mode = os.stat(path).st_mode
@@ -149,9 +169,11 @@ def _inspect_link(
     inside = target.is_relative_to(limit)
     if kind in (LinkKind.MISSING, LinkKind.SPECIAL) or (not inside and not follow_outside):
         action = LinkAction.REFUSED
-    elif kind is LinkKind.FOLDER and target in enclosing:
+    elif kind is LinkKind.FOLDER and str(target) in enclosing:
         action = LinkAction.SKIPPED
     else:
         action = LinkAction.FOLLOWED if inside else LinkAction.COPIED
-    shown = (target.relative_to(limit).as_posix() or ".") if inside else str(target)
-    return Symlink(path=relative, target=target, shown_target=shown, kind=kind, inside=inside, action=action)
+    shown = target.relative_to(limit).as_posix() if inside else str(target)
+    return Symlink(
+        path=PurePosixPath(relative), target=target, shown_target=shown, kind=kind, inside=inside, action=action
+    )

@@ -16,7 +16,7 @@ so what a dry run lists is exactly what an upload sends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sluice.errors import ConfigurationError, UnsafeSymlinkError
@@ -161,12 +161,12 @@ def plan_upload(root: str | Path, ignore_file: str | Path | None = None, follow_
         raise ConfigurationError(f"cannot upload {str(root)!r}: it is not a folder")
     spec = load_ignore_spec(resolve_ignore_file(root_path, ignore_file))
 
-    def leave_out(relative: PurePosixPath, path: Path, is_folder: bool) -> bool:
-        if relative.name in ALWAYS_EXCLUDED_NAMES:
+    def leave_out(relative: str, path: str, is_folder: bool) -> bool:
+        if relative.rpartition("/")[2] in ALWAYS_EXCLUDED_NAMES:
             return True
         if is_folder:
-            return is_virtual_environment(path) or spec.match_file(f"{relative.as_posix()}/")
-        return spec.match_file(relative.as_posix())
+            return is_virtual_environment(Path(path)) or spec.match_file(f"{relative}/")
+        return spec.match_file(relative)
 
     tree = walk_files(root_path, follow_outside=follow_symlinks, leave_out=leave_out)
     return UploadPlan(root_path, [Path(file) for file in tree.files], tree.links, follow_symlinks)

@@ -326,12 +326,11 @@ class FsspecStorageBlock(StorageBlock):
             progress(0, total)
         with self._session(self.url_for(to_path)) as filesystem:
             destination = self._remote(filesystem, parts)
+            targets = [f"{destination}/{file.as_posix()}" if destination else file.as_posix() for file in files]
+            self._refuse_escaping_targets(self.local_base(filesystem), targets, parts, files)
             make_folders = self.creates_folders(filesystem)
-            base = self.local_base(filesystem)
             made: set[str] = set()
-            for done, relative in enumerate(files, start=1):
-                target = f"{destination}/{relative.as_posix()}" if destination else relative.as_posix()
-                self._refuse_escape(base, target, "/".join([*parts, relative.as_posix()]), "write")
+            for done, (relative, target) in enumerate(zip(files, targets, strict=True), start=1):
                 parent = target.rsplit("/", 1)[0]
                 if make_folders and parent and parent not in made:
                     self.make_folders(filesystem, parent)
@@ -340,6 +339,20 @@ class FsspecStorageBlock(StorageBlock):
                 if progress:
                     progress(done, total)
         return total
+
+    def _refuse_escaping_targets(
+        self, base: Path | None, targets: list[str], parts: list[str], files: list[Path]
+    ) -> None:
+        """Check every upload target before the first is written, so a refusal leaves nothing half-sent."""
+        if base is None:
+            return
+        checked: set[str] = set()
+        for relative, target in zip(files, targets, strict=True):
+            parent = target.rsplit("/", 1)[0]
+            # Resolving a folder once is enough; after that only the file itself could be a link.
+            if parent not in checked or os.path.islink(target):
+                self._refuse_escape(base, target, "/".join([*parts, relative.as_posix()]), "write")
+                checked.add(parent)
 
     def get_directory(self, from_path: str | None = None, local_path: str | Path = ".") -> None:
         """Download every file under ``from_path`` (default: the whole block) into ``local_path``.
@@ -393,7 +406,7 @@ class FsspecStorageBlock(StorageBlock):
                 raise self.storage_error(
                     f"refusing to download {where!r}: it is a symlink to {str(link.target)!r}, {reason}", url
                 )
-            files = [(Path(source) / relative, relative.as_posix()) for relative in tree.files]
+            files = [(Path(source, relative), relative) for relative in tree.files]
         target_root.mkdir(parents=True, exist_ok=True)
         for path, relative in files:
             target = self._local_target(target_root, relative)
