@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import SecretStr
 
 from sluice.blocks import MASK, Progress, StorageBlock
-from sluice.errors import SluiceError, StorageError
+from sluice.errors import SluiceError, StorageError, UnsafeSymlinkError
 
 if TYPE_CHECKING:  # pragma: no cover
     from fsspec import AbstractFileSystem
@@ -393,9 +393,12 @@ class FsspecStorageBlock(StorageBlock):
         if not os.path.exists(source):
             raise self.storage_error("not found: nothing is stored there", url)
         if not os.path.isdir(source):
-            files = [(Path(source), PurePosixPath(Path(source).name).as_posix())]
+            files = [(Path(source), Path(source).name)]
         else:
-            tree = walk_files(source, boundary=base)
+            try:
+                tree = walk_files(source, boundary=base)
+            except UnsafeSymlinkError as exc:  # links that multiply: name the block too
+                raise self.storage_error(str(exc), url) from None
             if tree.refused:
                 link = tree.refused[0]
                 reason = {
