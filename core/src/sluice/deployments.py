@@ -338,9 +338,8 @@ class Deployment(BaseModel):
             raise ConfigurationError(f"deployment {self.name!r} has no flow_name")
         self.check()
         if upload and (self.storage is None or _takes_uploads(self.storage)):
-            self.upload(
-                follow_symlinks=follow_symlinks
-            )  # a read-only block (github) is pushed to with git, never uploaded to
+            # a read-only block (github) is pushed to with git, never uploaded to
+            self.upload(follow_symlinks=follow_symlinks)
         with get_client() as client:
             existing = _read_or_none(client, self.full_name)
             body = self.api_body(only_set=existing is not None)
