@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sluice.blocks import Block, InfrastructureBlock, StorageBlock
 from sluice.deployment_yaml import ALL_FIELDS, PREFECT_ENGINE_COMMANDS, parse_yaml, render_yaml, split_block_data
@@ -31,6 +31,11 @@ from sluice.schedules import Schedule, format_validation_error
 #: Fields that describe a deployment on the API (sent by ``apply``), besides its name and flow: every
 #: field of the YAML but the name, the flow and the two blocks (sent as documents or inline data).
 API_FIELDS = tuple(name for name in ALL_FIELDS if name not in ("name", "flow_name", "storage", "infrastructure"))
+
+
+#: Fields for which None means "not given" (Prefect 2 writes null for its default), so the server keeps
+#: its value: they are dropped before validation rather than refused.
+NULL_MEANS_DEFAULT = ("is_schedule_active", "catchup")
 
 
 #: Fields ``to_yaml`` writes only when they are set explicitly or hold a value: a file without
@@ -109,6 +114,15 @@ class Deployment(BaseModel):
     parameter_openapi_schema: dict[str, Any] | None = Field(default=None, description="From the signature.")
 
     # -- validation of the typed fields -----------------------------------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_not_given(cls, data: Any) -> Any:
+        # Prefect 2 writes `is_schedule_active: null` for "the default": leaving the field out keeps it
+        # unset, so applying keeps the server's value (True for a new deployment), as Prefect does.
+        if isinstance(data, dict) and any(data.get(name, False) is None for name in NULL_MEANS_DEFAULT):
+            data = {key: value for key, value in data.items() if not (key in NULL_MEANS_DEFAULT and value is None)}
+        return data
 
     @field_validator("name", "flow_name")
     @classmethod
