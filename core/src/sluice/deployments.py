@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -27,6 +27,8 @@ from sluice.blocks import Block, InfrastructureBlock, StorageBlock
 from sluice.deployment_yaml import ALL_FIELDS, PREFECT_ENGINE_COMMANDS, parse_yaml, render_yaml, split_block_data
 from sluice.errors import ConfigurationError, ObjectNotFound, ParameterError
 from sluice.schedules import Schedule, format_validation_error
+
+BlockT = TypeVar("BlockT", bound=Block)
 
 #: Fields that describe a deployment on the API (sent by ``apply``), besides its name and flow: every
 #: field of the YAML but the name, the flow and the two blocks (sent as documents or inline data).
@@ -357,10 +359,14 @@ class Deployment(BaseModel):
             return existing.id
 
     def upload(self, local_path: str | Path = ".", progress: Any = None) -> int:
-        """Upload ``local_path`` to the storage block under ``path``; return the number of files."""
+        """Upload ``local_path`` to the storage block under ``path``; return the number of files.
+
+        A saved block is used as it is saved on the server, secrets included: one read from a
+        deployment.yaml carries them masked, and runs read the code through the saved block anyway.
+        """
         if self.storage is None:
             raise ConfigurationError(f"deployment {self.full_name!r} has no storage block to upload to")
-        return self.storage.put_directory(local_path, to_path=self.path, progress=progress)
+        return with_saved_secrets(self.storage).put_directory(local_path, to_path=self.path, progress=progress)
 
     def load(self) -> Self:
         """Fill every field from the deployment ``flow_name/name`` on the API; returns self.
@@ -387,6 +393,17 @@ def _takes_uploads(storage: StorageBlock) -> bool:
     from sluice.deploy_build import takes_uploads
 
     return takes_uploads(storage)
+
+
+def with_saved_secrets(block: BlockT) -> BlockT:
+    """The saved block ``block`` stands for, loaded from the API with its secrets; an unsaved one as it is.
+
+    Blocks read from a deployment.yaml (Sluice's or Prefect 2's) or from the API carry their secrets
+    masked; Prefect 2's ``load_from_yaml`` reloads saved blocks from the server the same way.
+    """
+    if block.document_name is None:
+        return block
+    return type(block).load(block.document_name)
 
 
 def default_infrastructure() -> InfrastructureBlock:
