@@ -164,7 +164,8 @@ def test_python_load_then_apply_changes_only_what_was_edited(project: Path) -> N
     from sluice.deployments import Deployment
 
     applied(project, "-t", "demo")
-    deployment = Deployment(name="marvin", flow_name="say-hi").load()
+    deployment = Deployment(name="marvin", flow_name="say-hi")
+    assert deployment.load() is True
     assert deployment.work_queue_name == "test" and deployment.tags == ["demo"]
     deployment.tags = ["edited"]
     deployment.apply()

@@ -94,7 +94,9 @@ class Deployment(BaseModel):
 
     name: str = Field(description="The deployment's name, unique per flow.")
     description: str | None = Field(default=None, description="Shown in the UI and `inspect`.")
-    version: str | None = Field(default=None, description="Any string; `build` uses the flow file's md5.")
+    version: str | None = Field(
+        default=None, description="Any string (a number is kept as its text); `build` uses the flow file's md5."
+    )
     work_queue_name: str | None = Field(default=None, description="The queue agents pick its runs from.")
     tags: list[str] = Field(default_factory=list, description="Tags given to its runs.")
     parameters: dict[str, Any] = Field(default_factory=dict, description="Default parameters of its runs.")
@@ -106,7 +108,9 @@ class Deployment(BaseModel):
     catchup: bool = Field(default=False, description="Create the runs missed while the scheduler was down.")
     max_lateness: int | None = Field(default=None, ge=0, description="Seconds after which a late run is skipped.")
     concurrency_limit: int | None = Field(default=None, ge=0, description="At most this many runs at once.")
-    infra_overrides: dict[str, Any] = Field(default_factory=dict, description="Dot paths, e.g. env.KEY: value.")
+    infra_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Dot paths, e.g. env.KEY: value (or a list of 'env.KEY=value')."
+    )
     infrastructure: InfrastructureBlock | None = Field(default=None, description="Default: an anonymous process.")
     flow_name: str | None = Field(default=None, description="The flow's name.")
     manifest_path: str | None = Field(default=None, description="Kept for Prefect 2 compatibility.")
@@ -165,11 +169,26 @@ class Deployment(BaseModel):
                     value[key] = empty
         return value
 
-    @field_validator("tags", "parameters", "infra_overrides", mode="before")
+    @field_validator("tags", "parameters", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any, info: Any) -> Any:
         if value is None:
             return [] if info.field_name == "tags" else {}
+        return value
+
+    @field_validator("infra_overrides", mode="before")
+    @classmethod
+    def _overrides(cls, value: Any) -> Any:
+        from sluice.deploy_build import overrides_from_value
+
+        return overrides_from_value(value)  # also the list form: ["env.KEY=value"]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        # Prefect 2 stores version=1 as "1"; a YAML `version: 1.2` is a number too
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
         return value
 
     # -- construction -----------------------------------------------------------------------------
@@ -179,11 +198,11 @@ class Deployment(BaseModel):
         cls,
         flow: Any,
         name: str,
-        version: str | None = None,
+        version: str | int | float | None = None,
         work_queue_name: str | None = None,
         storage: StorageBlock | None = None,
         infrastructure: InfrastructureBlock | None = None,
-        infra_overrides: dict[str, Any] | None = None,
+        infra_overrides: dict[str, Any] | list[str] | None = None,
         schedule: Schedule | dict[str, Any] | None = None,
         parameters: dict[str, Any] | None = None,
         tags: list[str] | None = None,
@@ -368,17 +387,21 @@ class Deployment(BaseModel):
             raise ConfigurationError(f"deployment {self.full_name!r} has no storage block to upload to")
         return with_saved_secrets(self.storage).put_directory(local_path, to_path=self.path, progress=progress)
 
-    def load(self) -> Self:
-        """Fill every field from the deployment ``flow_name/name`` on the API; returns self.
+    def load(self) -> bool:
+        """Fill the fields not given from the deployment ``flow_name/name`` on the API.
 
-        The fields loaded are not counted as set: edit some, then ``apply()`` changes only those.
+        Returns True when it was found, False (changing nothing) when there is none, as Prefect 2's
+        ``Deployment.load`` does. The fields loaded are not counted as set: edit some, then
+        ``apply()`` changes only those.
         """
         from sluice.client import get_client
 
         if not self.flow_name:
             raise ConfigurationError("Deployment.load() needs flow_name and name")
         with get_client() as client:
-            remote = read_deployment(client, self.full_name)
+            remote = _read_or_none(client, self.full_name)
+            if remote is None:
+                return False
             data = deployment_data_from_api(client, remote)
         explicit = self.explicit_fields() - {"name", "flow_name"}
         current = {name: getattr(self, name) for name in explicit}
@@ -386,7 +409,7 @@ class Deployment(BaseModel):
         for name in type(self).model_fields:
             object.__setattr__(self, name, getattr(loaded, name))
         object.__setattr__(self, "__pydantic_fields_set__", {"name", "flow_name", *explicit})
-        return self
+        return True
 
 
 def _takes_uploads(storage: StorageBlock) -> bool:
