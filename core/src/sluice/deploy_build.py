@@ -93,19 +93,24 @@ def parse_parameters(
 def schedule_from_options(
     cron: str | None, interval: float | None, rrule: str | None, timezone: str | None
 ) -> Schedule | None:
-    """The schedule given by ``--cron``, ``--interval`` or ``--rrule`` (at most one) and ``--timezone``."""
+    """The schedule given by ``--cron``, ``--interval`` or ``--rrule`` (at most one) and ``--timezone``.
+
+    An option given an empty or zero value counts as given, so the schedule type explains what is
+    wrong with it (``--interval 0``) instead of the deployment silently getting no schedule.
+    """
     from sluice.schedules import schedule_from_dict
 
-    given = [(kind, value) for kind, value in (("cron", cron), ("interval", interval), ("rrule", rrule)) if value]
+    options = (("cron", cron), ("interval", interval), ("rrule", rrule))
+    given = [(kind, value) for kind, value in options if value is not None]
     if len(given) > 1:
         raise ConfigurationError("give only one of --cron, --interval and --rrule")
     if not given:
-        if timezone:
+        if timezone is not None:
             raise ConfigurationError("--timezone needs --cron, --interval or --rrule")
         return None
     kind, value = given[0]
     data: dict[str, Any] = {"type": kind, kind: value}
-    if timezone:
+    if timezone is not None:
         data["timezone"] = timezone
     return schedule_from_dict(data)
 
