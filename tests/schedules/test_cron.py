@@ -380,6 +380,15 @@ def test_invalid_expressions_are_rejected_quoting_the_bad_part(expression: str, 
     assert isinstance(caught.value, ValueError)
 
 
+def test_an_overlong_expression_is_refused_quickly_without_quoting_it_whole() -> None:
+    expression = ",".join(str(minute % 60) for minute in range(20_000)) + " * * * *"
+    with pytest.raises(ValidationError) as caught:
+        CronSchedule(cron=expression)
+    message = str(caught.value)
+    assert f"is {len(expression)} characters long: at most 500" in message
+    assert len(message) < 500
+
+
 def test_unknown_timezone_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown timezone 'America/Gotham'"):
         schedule_from_dict({"type": "cron", "cron": "0 9 * * *", "timezone": "America/Gotham"})

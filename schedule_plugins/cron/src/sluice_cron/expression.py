@@ -28,6 +28,8 @@ MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "o
 WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 #: The macros croniter knows.
 MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+#: The longest expression read: real ones are far shorter, and a hostile one must not cost seconds.
+MAX_LENGTH = 500
 #: The ``n`` of an nth-weekday pair for the last such weekday of the month (``L5``).
 LAST = -1
 
@@ -98,6 +100,10 @@ def parse_cron(expression: str) -> CronFields:
     """Read ``expression`` with croniter; raise ``CronError`` quoting the bad part."""
     if not isinstance(expression, str) or not expression.strip():
         raise CronError("empty cron expression: expected 5 fields such as '0 9 * * *' or a macro such as '@daily'")
+    if len(expression) > MAX_LENGTH:
+        raise CronError(
+            f"cron expression {expression[:40]!r}… is {len(expression)} characters long: at most {MAX_LENGTH}"
+        )
     text = " ".join(expression.split())
     if text.startswith("@"):
         if text.lower() not in MACROS:
