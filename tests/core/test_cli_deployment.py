@@ -164,7 +164,8 @@ def test_python_load_then_apply_changes_only_what_was_edited(project: Path) -> N
     from sluice.deployments import Deployment
 
     applied(project, "-t", "demo")
-    deployment = Deployment(name="marvin", flow_name="say-hi").load()
+    deployment = Deployment(name="marvin", flow_name="say-hi")
+    assert deployment.load() is True
     assert deployment.work_queue_name == "test" and deployment.tags == ["demo"]
     deployment.tags = ["edited"]
     deployment.apply()
@@ -393,6 +394,22 @@ def test_set_schedule_with_an_invalid_cron_changes_nothing(project: Path) -> Non
     assert deployments()[0]["schedule"]["type"] == "interval"
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--interval", "0"], "invalid interval schedule: interval: interval must be more than 0 seconds, got 0"),
+        (["--cron", ""], "invalid cron schedule: cron: empty cron expression"),
+        (["--cron", "0 9 * * *", "--timezone", ""], "unknown timezone ''"),
+    ],
+)
+def test_set_schedule_with_a_given_but_empty_value_says_what_is_wrong(
+    project: Path, options: list[str], message: str
+) -> None:
+    applied(project, "--interval", "60")
+    assert_error(sluice("deployment", "set-schedule", "say-hi/marvin", *options), message)
+    assert deployments()[0]["schedule"]["interval"] == 60
+
+
 def test_preview_shows_the_command(project: Path) -> None:
     path = built(project, "--override", "env.GREETING=hi")
     result = sluice("deployment", "preview", str(path))
@@ -465,6 +482,12 @@ def test_build_with_a_syntax_error_names_file_and_line(project: Path) -> None:
         (["--cron", "61 * * * *"], "invalid cron schedule"),
         (["--cron", "0 9 * * *", "--interval", "60"], "give only one of --cron, --interval and --rrule"),
         (["--cron", "0 9 * * *", "--timezone", "Mars/Olympus"], "unknown timezone 'Mars/Olympus'"),
+        (["--interval", "0"], "invalid interval schedule: interval: interval must be more than 0 seconds, got 0"),
+        (["--interval", "0", "--cron", "0 9 * * *"], "give only one of --cron, --interval and --rrule"),
+        (["--cron", ""], "invalid cron schedule: cron: empty cron expression"),
+        (["--rrule", ""], "invalid rrule schedule"),
+        (["--cron", "0 9 * * *", "--timezone", ""], "unknown timezone ''"),
+        (["--timezone", ""], "--timezone needs --cron, --interval or --rrule"),
         (["--override", "env.KEY"], "--override 'env.KEY' is not KEY=VALUE"),
         (["--override", "colour=red"], "process blocks have no field 'colour'"),
         (["-o", "missing/out.yaml"], "the folder 'missing' does not exist"),

@@ -102,7 +102,8 @@ def test_python_apply_of_an_edited_field_keeps_the_server_fields(project: Path, 
 
 
 def test_a_loaded_deployment_round_trips_through_yaml(project: Path, remote: Any) -> None:
-    loaded = Deployment(name="marvin", flow_name="say-hi").load()
+    loaded = Deployment(name="marvin", flow_name="say-hi")
+    assert loaded.load() is True
     assert [entry.active for entry in loaded.schedules] == [True, False]
     assert (loaded.max_lateness, loaded.concurrency_limit) == (600, 2)
     loaded.to_yaml(project / "loaded.yaml")

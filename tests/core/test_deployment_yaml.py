@@ -149,3 +149,23 @@ def test_invalid_schedule_in_a_file_is_explained(tmp_path: Path) -> None:
 def test_a_deployment_name_with_a_slash_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"name: .*contain no '/'"):
         Deployment.from_yaml(write(tmp_path, "name: a/b\nflow_name: f\n"))
+
+
+def test_null_is_schedule_active_and_catchup_are_left_unset(tmp_path: Path) -> None:
+    text = "name: m\nflow_name: f\nis_schedule_active: null\ncatchup: null\n"
+    deployment = Deployment.from_yaml(write(tmp_path, text))
+    assert deployment.is_schedule_active is True and deployment.catchup is False
+    assert deployment.explicit_fields() == {"name", "flow_name"}  # applying keeps the server's values
+
+
+def test_job_variables_is_read_as_infra_overrides(tmp_path: Path) -> None:
+    text = "name: m\nflow_name: f\njob_variables:\n  env.LOG_LEVEL: DEBUG\n"
+    deployment = Deployment.from_yaml(write(tmp_path, text))
+    assert deployment.infra_overrides == {"env.LOG_LEVEL": "DEBUG"}
+    assert "infra_overrides" in deployment.explicit_fields()
+
+
+def test_job_variables_and_different_infra_overrides_are_refused(tmp_path: Path) -> None:
+    text = "name: m\nflow_name: f\njob_variables:\n  env.A: '1'\ninfra_overrides:\n  env.A: '2'\n"
+    with pytest.raises(ConfigurationError, match="'job_variables' and 'infra_overrides' are two names"):
+        Deployment.from_yaml(write(tmp_path, text))

@@ -62,6 +62,59 @@ def test_build_from_flow_validates_parameters_first(project: Path) -> None:
     assert deployment.parameters == {"times": 2}
 
 
+@pytest.mark.parametrize(("given", "stored"), [(1, "1"), (2.5, "2.5"), (0, "0"), ("v1", "v1")])
+def test_build_from_flow_keeps_a_numeric_version_as_text(project: Path, given: Any, stored: str) -> None:
+    deployment = Deployment.build_from_flow(the_flow(), name="marvin", version=given, apply=True)
+    assert deployment.version == stored
+    with get_client() as client:
+        assert client.read_deployment_by_name("say-hi/marvin").version == stored
+
+
+def test_a_boolean_version_is_refused(project: Path) -> None:
+    with pytest.raises(ConfigurationError, match="version: Input should be a valid string"):
+        Deployment.build_from_flow(the_flow(), name="marvin", version=True)  # type: ignore[arg-type]
+
+
+def test_build_from_flow_takes_infra_overrides_as_a_list_of_key_value_strings(project: Path) -> None:
+    listed = Deployment.build_from_flow(
+        the_flow(), name="marvin", infra_overrides=["env.SOME_IMPORTANT_CONFIG=true", "env.URL=http://x/?a=b"]
+    )
+    mapped = Deployment.build_from_flow(
+        the_flow(), name="marvin", infra_overrides={"env.SOME_IMPORTANT_CONFIG": "true", "env.URL": "http://x/?a=b"}
+    )
+    assert (
+        listed.infra_overrides
+        == mapped.infra_overrides
+        == {
+            "env.SOME_IMPORTANT_CONFIG": "true",
+            "env.URL": "http://x/?a=b",
+        }
+    )
+    listed.apply()
+    with get_client() as client:
+        assert client.read_deployment_by_name("say-hi/marvin").infra_overrides == mapped.infra_overrides
+
+
+@pytest.mark.parametrize("item", ["SOME_IMPORTANT_CONFIG", "=true", 42])
+def test_a_malformed_infra_override_item_is_a_one_line_error(project: Path, item: Any) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Deployment.build_from_flow(the_flow(), name="marvin", infra_overrides=["env.A=1", item])
+    message = str(caught.value)
+    assert message == f"infra_overrides: {item!r} is not a 'KEY=VALUE' string such as 'env.LOG_LEVEL=DEBUG'"
+
+
+def test_the_list_form_of_infra_overrides_is_accepted_everywhere_a_deployment_is_made(project: Path) -> None:
+    deployment = Deployment(name="marvin", flow_name="say-hi", infra_overrides=["env.A=1"])
+    assert deployment.infra_overrides == {"env.A": "1"}
+    deployment.infra_overrides = ["env.B=2"]  # type: ignore[assignment]
+    assert deployment.infra_overrides == {"env.B": "2"}
+    (project / "d.yaml").write_text("name: m\nflow_name: say-hi\ninfra_overrides:\n- env.C=3\n- image=x\n")
+    assert Deployment.from_yaml(project / "d.yaml").infra_overrides == {"env.C": "3", "image": "x"}
+    (project / "bad.yaml").write_text("name: m\nflow_name: say-hi\ninfra_overrides:\n- nope\n")
+    with pytest.raises(ConfigurationError, match=r"bad.yaml: infra_overrides: 'nope' is not a 'KEY=VALUE' string"):
+        Deployment.from_yaml(project / "bad.yaml")
+
+
 def test_build_from_flow_with_apply_creates_it(project: Path) -> None:
     Deployment.build_from_flow(the_flow(), name="marvin", work_queue_name="test", apply=True)
     with get_client() as client:
@@ -77,14 +130,29 @@ def test_to_yaml_and_from_yaml_round_trip(project: Path) -> None:
     assert again.to_data() == deployment.to_data()
 
 
-def test_load_of_a_missing_deployment_says_so(project: Path) -> None:
-    with pytest.raises(ObjectNotFound, match="deployment 'say-hi/nope' not found"):
-        Deployment(name="nope", flow_name="say-hi").load()
+def test_load_of_a_missing_deployment_returns_false_and_changes_nothing(project: Path) -> None:
+    deployment = Deployment(name="nope", flow_name="say-hi", tags=["mine"])
+    assert deployment.load() is False
+    assert deployment.tags == ["mine"] and deployment.work_queue_name is None
+    assert deployment.explicit_fields() == {"name", "flow_name", "tags"}
+
+
+def test_load_of_an_existing_deployment_returns_true(project: Path) -> None:
+    Deployment.build_from_flow(the_flow(), name="marvin", work_queue_name="test", apply=True)
+    deployment = Deployment(name="marvin", flow_name="say-hi")
+    assert deployment.load() is True
+    assert deployment.work_queue_name == "test"
+
+
+def test_load_without_a_flow_name_is_an_error(project: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"Deployment.load\(\) needs flow_name and name"):
+        Deployment(name="marvin").load()
 
 
 def test_load_keeps_fields_given_to_the_constructor(project: Path) -> None:
     Deployment.build_from_flow(the_flow(), name="marvin", work_queue_name="test", tags=["a"], apply=True)
-    deployment = Deployment(name="marvin", flow_name="say-hi", tags=["mine"]).load()
+    deployment = Deployment(name="marvin", flow_name="say-hi", tags=["mine"])
+    assert deployment.load() is True
     assert deployment.tags == ["mine"] and deployment.work_queue_name == "test"
     assert deployment.explicit_fields() == {"name", "flow_name", "tags"}
 

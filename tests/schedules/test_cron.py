@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import calendar
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -209,6 +211,103 @@ def test_lists_ranges_and_steps() -> None:
     )
 
 
+# --- croniter's special forms: L, W, #, ? ---------------------------------------------------------
+
+
+def _days_of_each_month(first_year: int, last_year: int, pick: Callable[[int, int], int | None]) -> list[date]:
+    """The day ``pick(year, month)`` of every month in the years given (None: no day that month)."""
+    days = []
+    for year in range(first_year, last_year + 1):
+        for month in range(1, 13):
+            day = pick(year, month)
+            if day is not None:
+                days.append(date(year, month, day))
+    return days
+
+
+def _nearest_weekday(year: int, month: int, day: int) -> int:
+    """W: the weekday nearest ``day`` (the last day in a shorter month), never leaving the month."""
+    last = calendar.monthrange(year, month)[1]
+    day = min(day, last)
+    weekday = date(year, month, day).weekday()  # Monday = 0
+    if weekday == 5:  # Saturday: the Friday before, or the Monday after on the 1st
+        return day - 1 if day > 1 else day + 2
+    if weekday == 6:  # Sunday: the Monday after, or the Friday before on the last day
+        return day + 1 if day < last else day - 2
+    return day
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> int | None:
+    """The day of the ``n``th ``weekday`` (Monday = 0) of the month; n = -1 for the last one."""
+    days = [week[weekday] for week in calendar.monthcalendar(year, month) if week[weekday]]
+    if n == -1:
+        return days[-1]
+    return days[n - 1] if n <= len(days) else None
+
+
+def _fire_days(expression: str, count: int, day_or: bool = True) -> list[date]:
+    dates = cron(expression, day_or=day_or).get_dates(count, start=at("2026-01-01T00:00+00:00"))
+    return [moment.date() for moment in dates]
+
+
+def test_l_is_the_last_day_of_each_month_leap_years_included() -> None:
+    expected = _days_of_each_month(2026, 2028, lambda year, month: calendar.monthrange(year, month)[1])
+    assert _fire_days("0 0 L * *", len(expected)) == expected
+    assert date(2028, 2, 29) in expected
+
+
+def test_w_is_the_weekday_nearest_the_day_without_leaving_the_month() -> None:
+    # croniter reads 31W in a 30-day month as the weekday nearest the 30th
+    for day in (1, 15, 31):
+        expected = _days_of_each_month(2026, 2028, lambda year, month, day=day: _nearest_weekday(year, month, day))
+        assert _fire_days(f"0 0 {day}W * *", len(expected)) == expected, day
+    # 2026-08-01 is a Saturday: 1W is Monday the 3rd, not Friday 31 July
+    assert date(2026, 8, 3) in _fire_days("0 0 1W * *", 12)
+
+
+def test_hash_is_the_nth_weekday_of_the_month() -> None:
+    expected = _days_of_each_month(2026, 2028, lambda year, month: _nth_weekday(year, month, 4, 2))
+    assert _fire_days("0 0 ? * 5#2", len(expected)) == expected
+    fifth_fridays = _days_of_each_month(2026, 2028, lambda year, month: _nth_weekday(year, month, 4, 5))
+    assert _fire_days("0 0 * * fri#5", len(fifth_fridays)) == fifth_fridays
+
+
+def test_l_before_a_weekday_is_the_last_such_weekday_of_the_month() -> None:
+    expected = _days_of_each_month(2026, 2028, lambda year, month: _nth_weekday(year, month, 4, -1))
+    assert _fire_days("0 0 * * L5", len(expected)) == expected
+
+
+def test_question_mark_means_any_day() -> None:
+    assert _fire_days("0 0 ? * mon", 10) == _fire_days("0 0 * * mon", 10)
+    assert _fire_days("0 0 1 * ?", 10) == _fire_days("0 0 1 * *", 10)
+
+
+def test_l_with_a_weekday_follows_day_or() -> None:
+    either = _fire_days("0 0 L * fri", 6)
+    assert either[:5] == [date(2026, 1, 2), date(2026, 1, 9), date(2026, 1, 16), date(2026, 1, 23), date(2026, 1, 30)]
+    assert either[5] == date(2026, 1, 31)
+    assert _fire_days("0 0 L * fri", 3, day_or=False) == [date(2026, 7, 31), date(2027, 4, 30), date(2027, 12, 31)]
+
+
+def test_w_and_hash_with_day_or_false_require_both_fields() -> None:
+    # the weekday nearest the 15th that is a Friday; the 2nd Monday that is also the 1st-15th
+    assert _fire_days("0 0 15W * fri", 2, day_or=False) == [date(2026, 5, 15), date(2026, 8, 14)]
+    assert _fire_days("0 0 8-14 * 1#2", 2, day_or=False) == [date(2026, 1, 12), date(2026, 2, 9)]
+
+
+def test_the_second_sunday_of_march_at_0230_fires_after_the_new_york_gap() -> None:
+    # croniter's own time zone handling would move 02:30 to 03:00; Sluice's rule keeps the offset
+    dates = cron("30 2 ? 3 0#2", NEW_YORK).get_dates(2, start=at("2026-01-01T00:00-05:00"))
+    assert_fire_times(dates, ["2026-03-08T03:30-04:00", "2027-03-14T03:30-04:00"], NEW_YORK)
+
+
+def test_special_forms_round_trip_through_json() -> None:
+    data = {"type": "cron", "cron": "0 9 ? * 5#2", "timezone": LONDON, "day_or": False}
+    schedule = schedule_from_dict(data)
+    assert schedule.model_dump(mode="json") == data
+    assert schedule_from_dict(schedule.model_dump(mode="json")) == schedule
+
+
 # --- bounds --------------------------------------------------------------------------------------
 
 
@@ -260,6 +359,18 @@ def test_default_start_is_now() -> None:
         ("@reboot", "unknown cron macro '@reboot'"),
         ("0 0 30 2 *", "cron expression '0 0 30 2 *' can never fire"),
         ("", "empty cron expression"),
+        ("5-5 * * * *", "invalid cron field 'minute': '5-5' is a range with the same start and end: write '5'"),
+        ("0 0 * * 1#6", "invalid cron field 'day-of-week': '1#6' has an invalid n '6' in 'weekday#n' (1 to 5)"),
+        ("0 0 * * 5L", "'5L' is written 'L5' in croniter's syntax (the last Fri of the month)"),
+        ("0 0 1,15W * *", "'1,15W' is not accepted ('W' can only be used with a single day value"),
+        ("0 0 LW * *", "'LW': 'W' takes one day of the month, such as '15W'"),
+        ("0 ? * * *", "invalid cron field 'hour': '?': '?' is allowed only in day-of-month and day-of-week"),
+        ("0 0 1,? * *", "'1,?': '?' stands alone in its field"),
+        ("H 0 * * *", "invalid cron field 'minute': 'H' is a hashed or random value"),
+        ("0 0 * * 1#2,3", "'1#2,3' is not accepted (day-of-week field does not support mixing literal values"),
+        ("0 0 * * * 0", "expected 5 fields (minute hour day-of-month month day-of-week), got 6"),
+        ("0 0 15 * 5#2", "cannot combine day-of-month '15' with day-of-week '5#2' by OR"),
+        ("0 0 L * 5#2", "cannot combine day-of-month 'l' with day-of-week '5#2' by OR"),
     ],
 )
 def test_invalid_expressions_are_rejected_quoting_the_bad_part(expression: str, message: str) -> None:
@@ -267,6 +378,15 @@ def test_invalid_expressions_are_rejected_quoting_the_bad_part(expression: str, 
         CronSchedule(cron=expression)
     assert message in str(caught.value)
     assert isinstance(caught.value, ValueError)
+
+
+def test_an_overlong_expression_is_refused_quickly_without_quoting_it_whole() -> None:
+    expression = ",".join(str(minute % 60) for minute in range(20_000)) + " * * * *"
+    with pytest.raises(ValidationError) as caught:
+        CronSchedule(cron=expression)
+    message = str(caught.value)
+    assert f"is {len(expression)} characters long: at most 500" in message
+    assert len(message) < 500
 
 
 def test_unknown_timezone_is_rejected() -> None:
@@ -292,10 +412,32 @@ def test_json_form_round_trips() -> None:
         ("5 * * * *", "UTC", "every hour at :05"),
         ("0 0 1 * *", "UTC", "at 00:00 on day 1 of the month (UTC)"),
         ("0 9,17 * * sat,sun", "UTC", "at 09:00, 17:00 on Sun, Sat (UTC)"),
+        ("*/1 * * * *", "UTC", "every minute"),
+        ("0-59/1 * * * *", "UTC", "every minute"),
+        ("*/1 9-17 * * *", "UTC", "every minute of hours 09–17 every day (UTC)"),
+        ("0,15,30,45 * * * *", "UTC", "every 15 minutes"),
+        ("0 0 L * *", "UTC", "at 00:00 on the last day of the month (UTC)"),
+        ("0 0 1,L * *", "UTC", "at 00:00 on days 1 and the last day of the month (UTC)"),
+        ("0 9 15W * *", LONDON, "at 09:00 on the weekday nearest day 15 of the month (Europe/London)"),
+        ("0 9 ? * 5#2", "UTC", "at 09:00 on the 2nd Fri of the month (UTC)"),
+        ("0 9 ? * 1#1,1#3", "UTC", "at 09:00 on the 1st and 3rd Mon of the month (UTC)"),
+        ("0 18 * * L5", "UTC", "at 18:00 on the last Fri of the month (UTC)"),
+        ("0 0 L * fri", "UTC", "at 00:00 on the last day of the month or on Fri (UTC)"),
+        ("0 0 ? * mon", "UTC", "at 00:00 on Mon (UTC)"),
+        ("@daily", "UTC", "at 00:00 every day (UTC)"),
     ],
 )
 def test_describe(expression: str, timezone: str, text: str) -> None:
     assert cron(expression, timezone).describe() == text
+
+
+def test_describe_says_and_when_day_or_is_false() -> None:
+    assert cron("0 0 L * fri", day_or=False).describe() == "at 00:00 on the last day of the month and on Fri (UTC)"
+
+
+def test_day_fields_that_never_meet_with_day_or_false_are_refused() -> None:
+    with pytest.raises(ValidationError, match="'0 0 15 \\* 5#2' can never fire"):
+        cron("0 0 15 * 5#2", day_or=False)  # the 2nd Friday falls on the 8th to the 14th
 
 
 # --- cross-check against a minute-by-minute walk ---------------------------------------------------

@@ -37,6 +37,29 @@ def parse_assignments(items: Iterable[str], option: str, decode_json: bool) -> d
     return result
 
 
+def overrides_from_value(value: Any) -> dict[str, Any]:
+    """``infra_overrides`` as a dict: a dict as it is, None as ``{}``, and a list of ``KEY=VALUE``
+    strings (the form Prefect 2's deployment docs show) as the dict it stands for, values kept as
+    text as ``--override`` keeps them. Anything else raises ``ConfigurationError`` (a ``ValueError``).
+    """
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, list | tuple):
+        raise ConfigurationError(
+            f"give a mapping such as {{'env.LOG_LEVEL': 'DEBUG'}} or a list such as ['env.LOG_LEVEL=DEBUG'], "
+            f"not {type(value).__name__}"
+        )
+    result: dict[str, Any] = {}
+    for item in value:
+        key, sep, text = item.partition("=") if isinstance(item, str) else ("", "", "")
+        if not sep or not key.strip():
+            raise ConfigurationError(f"{item!r} is not a 'KEY=VALUE' string such as 'env.LOG_LEVEL=DEBUG'")
+        result[key.strip()] = text
+    return result
+
+
 def decode_value(value: str) -> Any:
     """A command-line value: JSON when it parses as JSON, else the string itself."""
     try:
@@ -71,19 +94,24 @@ def parse_parameters(
 def schedule_from_options(
     cron: str | None, interval: float | None, rrule: str | None, timezone: str | None
 ) -> Schedule | None:
-    """The schedule given by ``--cron``, ``--interval`` or ``--rrule`` (at most one) and ``--timezone``."""
+    """The schedule given by ``--cron``, ``--interval`` or ``--rrule`` (at most one) and ``--timezone``.
+
+    An option given an empty or zero value counts as given, so the schedule type explains what is
+    wrong with it (``--interval 0``) instead of the deployment silently getting no schedule.
+    """
     from sluice.schedules import schedule_from_dict
 
-    given = [(kind, value) for kind, value in (("cron", cron), ("interval", interval), ("rrule", rrule)) if value]
+    options = (("cron", cron), ("interval", interval), ("rrule", rrule))
+    given = [(kind, value) for kind, value in options if value is not None]
     if len(given) > 1:
         raise ConfigurationError("give only one of --cron, --interval and --rrule")
     if not given:
-        if timezone:
+        if timezone is not None:
             raise ConfigurationError("--timezone needs --cron, --interval or --rrule")
         return None
     kind, value = given[0]
     data: dict[str, Any] = {"type": kind, kind: value}
-    if timezone:
+    if timezone is not None:
         data["timezone"] = timezone
     return schedule_from_dict(data)
 
@@ -164,11 +192,11 @@ def build_deployment(
     cls: type[Deployment],
     flow: Flow[..., Any],
     name: str,
-    version: str | None = None,
+    version: str | int | float | None = None,
     work_queue_name: str | None = None,
     storage: StorageBlock | None = None,
     infrastructure: InfrastructureBlock | None = None,
-    infra_overrides: dict[str, Any] | None = None,
+    infra_overrides: dict[str, Any] | list[str] | None = None,
     schedule: Schedule | dict[str, Any] | None = None,
     parameters: dict[str, Any] | None = None,
     tags: list[str] | None = None,
@@ -207,11 +235,11 @@ def describe_deployment(
     cls: type[Deployment],
     flow: Flow[..., Any],
     name: str,
-    version: str | None = None,
+    version: str | int | float | None = None,
     work_queue_name: str | None = None,
     storage: StorageBlock | None = None,
     infrastructure: InfrastructureBlock | None = None,
-    infra_overrides: dict[str, Any] | None = None,
+    infra_overrides: dict[str, Any] | list[str] | None = None,
     schedule: Schedule | dict[str, Any] | None = None,
     parameters: dict[str, Any] | None = None,
     tags: list[str] | None = None,
@@ -237,6 +265,10 @@ def describe_deployment(
     else:
         root, deployment_path = Path.cwd().resolve(), storage_path(None, path)
     values = flow.validate_parameters(dict(parameters or {})) if parameters else {}
+    try:
+        infra_overrides = overrides_from_value(infra_overrides)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"infra_overrides: {exc}") from None
     infrastructure = infrastructure or resolve_infrastructure(None, None)
     if infra_overrides:
         infrastructure.with_overrides(infra_overrides)  # fail now on an override the block rejects
@@ -245,7 +277,7 @@ def describe_deployment(
             name=name,
             flow_name=flow.name,
             description=description if description is not None else flow.description,
-            version=version or flow.version or file_md5(flow_file_of(flow)),
+            version=version if version not in (None, "") else flow.version or file_md5(flow_file_of(flow)),
             work_queue_name=work_queue_name,
             tags=list(tags or []),
             parameters=jsonable(values),

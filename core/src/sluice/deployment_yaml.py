@@ -106,6 +106,8 @@ def parse_yaml(text: str, source: str = "<string>") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigurationError(f"{source}: a deployment file must be a YAML mapping of fields, e.g. 'name: marvin'")
     data = {str(key): value for key, value in data.items() if key not in PREFECT_ONLY_KEYS}
+    if "job_variables" in data:
+        data = _job_variables_as_overrides(data, source)
     unknown = sorted(key for key in data if key not in ALL_FIELDS)
     if unknown:
         raise ConfigurationError(
@@ -114,6 +116,20 @@ def parse_yaml(text: str, source: str = "<string>") -> dict[str, Any]:
         )
     if isinstance(data.get("schedule"), dict):
         data["schedule"] = normalise_schedule(data["schedule"])
+    return data
+
+
+def _job_variables_as_overrides(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Prefect 2.20 reads ``job_variables`` as another name for ``infra_overrides``; so does Sluice."""
+    data = dict(data)
+    job_variables = data.pop("job_variables")
+    overrides = data.get("infra_overrides")
+    if job_variables is not None and overrides not in (None, {}, job_variables):
+        raise ConfigurationError(
+            f"{source}: 'job_variables' and 'infra_overrides' are two names for the same field: keep one"
+        )
+    if job_variables is not None or "infra_overrides" not in data:
+        data["infra_overrides"] = job_variables
     return data
 
 

@@ -18,19 +18,26 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sluice.blocks import Block, InfrastructureBlock, StorageBlock
 from sluice.deployment_yaml import ALL_FIELDS, PREFECT_ENGINE_COMMANDS, parse_yaml, render_yaml, split_block_data
 from sluice.errors import ConfigurationError, ObjectNotFound, ParameterError
 from sluice.schedules import Schedule, format_validation_error
 
+BlockT = TypeVar("BlockT", bound=Block)
+
 #: Fields that describe a deployment on the API (sent by ``apply``), besides its name and flow: every
 #: field of the YAML but the name, the flow and the two blocks (sent as documents or inline data).
 API_FIELDS = tuple(name for name in ALL_FIELDS if name not in ("name", "flow_name", "storage", "infrastructure"))
+
+
+#: Fields for which None means "not given" (Prefect 2 writes null for its default), so the server keeps
+#: its value: they are dropped before validation rather than refused.
+NULL_MEANS_DEFAULT = ("is_schedule_active", "catchup")
 
 
 #: Fields ``to_yaml`` writes only when they are set explicitly or hold a value: a file without
@@ -87,7 +94,9 @@ class Deployment(BaseModel):
 
     name: str = Field(description="The deployment's name, unique per flow.")
     description: str | None = Field(default=None, description="Shown in the UI and `inspect`.")
-    version: str | None = Field(default=None, description="Any string; `build` uses the flow file's md5.")
+    version: str | None = Field(
+        default=None, description="Any string (a number is kept as its text); `build` uses the flow file's md5."
+    )
     work_queue_name: str | None = Field(default=None, description="The queue agents pick its runs from.")
     tags: list[str] = Field(default_factory=list, description="Tags given to its runs.")
     parameters: dict[str, Any] = Field(default_factory=dict, description="Default parameters of its runs.")
@@ -99,7 +108,9 @@ class Deployment(BaseModel):
     catchup: bool = Field(default=False, description="Create the runs missed while the scheduler was down.")
     max_lateness: int | None = Field(default=None, ge=0, description="Seconds after which a late run is skipped.")
     concurrency_limit: int | None = Field(default=None, ge=0, description="At most this many runs at once.")
-    infra_overrides: dict[str, Any] = Field(default_factory=dict, description="Dot paths, e.g. env.KEY: value.")
+    infra_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Dot paths, e.g. env.KEY: value (or a list of 'env.KEY=value')."
+    )
     infrastructure: InfrastructureBlock | None = Field(default=None, description="Default: an anonymous process.")
     flow_name: str | None = Field(default=None, description="The flow's name.")
     manifest_path: str | None = Field(default=None, description="Kept for Prefect 2 compatibility.")
@@ -109,6 +120,15 @@ class Deployment(BaseModel):
     parameter_openapi_schema: dict[str, Any] | None = Field(default=None, description="From the signature.")
 
     # -- validation of the typed fields -----------------------------------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_not_given(cls, data: Any) -> Any:
+        # Prefect 2 writes `is_schedule_active: null` for "the default": leaving the field out keeps it
+        # unset, so applying keeps the server's value (True for a new deployment), as Prefect does.
+        if isinstance(data, dict) and any(data.get(name, False) is None for name in NULL_MEANS_DEFAULT):
+            data = {key: value for key, value in data.items() if not (key in NULL_MEANS_DEFAULT and value is None)}
+        return data
 
     @field_validator("name", "flow_name")
     @classmethod
@@ -149,11 +169,26 @@ class Deployment(BaseModel):
                     value[key] = empty
         return value
 
-    @field_validator("tags", "parameters", "infra_overrides", mode="before")
+    @field_validator("tags", "parameters", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any, info: Any) -> Any:
         if value is None:
             return [] if info.field_name == "tags" else {}
+        return value
+
+    @field_validator("infra_overrides", mode="before")
+    @classmethod
+    def _overrides(cls, value: Any) -> Any:
+        from sluice.deploy_build import overrides_from_value
+
+        return overrides_from_value(value)  # also the list form: ["env.KEY=value"]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        # Prefect 2 stores version=1 as "1"; a YAML `version: 1.2` is a number too
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
         return value
 
     # -- construction -----------------------------------------------------------------------------
@@ -163,11 +198,11 @@ class Deployment(BaseModel):
         cls,
         flow: Any,
         name: str,
-        version: str | None = None,
+        version: str | int | float | None = None,
         work_queue_name: str | None = None,
         storage: StorageBlock | None = None,
         infrastructure: InfrastructureBlock | None = None,
-        infra_overrides: dict[str, Any] | None = None,
+        infra_overrides: dict[str, Any] | list[str] | None = None,
         schedule: Schedule | dict[str, Any] | None = None,
         parameters: dict[str, Any] | None = None,
         tags: list[str] | None = None,
@@ -351,6 +386,8 @@ class Deployment(BaseModel):
     def upload(self, local_path: str | Path = ".", progress: Any = None, follow_symlinks: bool = False) -> int:
         """Upload ``local_path`` to the storage block under ``path``; return the number of files.
 
+        A saved block is used as it is saved on the server, secrets included: one read from a
+        deployment.yaml carries them masked, and runs read the code through the saved block anyway.
         A symlink pointing outside ``local_path`` is refused (``ConfigurationError``, nothing uploaded)
         unless ``follow_symlinks`` asks for a copy of what it points to.
         """
@@ -358,19 +395,23 @@ class Deployment(BaseModel):
 
         if self.storage is None:
             raise ConfigurationError(f"deployment {self.full_name!r} has no storage block to upload to")
-        return upload_files(self.storage, local_path, self.path, progress, follow_symlinks)
+        return upload_files(with_saved_secrets(self.storage), local_path, self.path, progress, follow_symlinks)
 
-    def load(self) -> Self:
-        """Fill every field from the deployment ``flow_name/name`` on the API; returns self.
+    def load(self) -> bool:
+        """Fill the fields not given from the deployment ``flow_name/name`` on the API.
 
-        The fields loaded are not counted as set: edit some, then ``apply()`` changes only those.
+        Returns True when it was found, False (changing nothing) when there is none, as Prefect 2's
+        ``Deployment.load`` does. The fields loaded are not counted as set: edit some, then
+        ``apply()`` changes only those.
         """
         from sluice.client import get_client
 
         if not self.flow_name:
             raise ConfigurationError("Deployment.load() needs flow_name and name")
         with get_client() as client:
-            remote = read_deployment(client, self.full_name)
+            remote = _read_or_none(client, self.full_name)
+            if remote is None:
+                return False
             data = deployment_data_from_api(client, remote)
         explicit = self.explicit_fields() - {"name", "flow_name"}
         current = {name: getattr(self, name) for name in explicit}
@@ -378,13 +419,24 @@ class Deployment(BaseModel):
         for name in type(self).model_fields:
             object.__setattr__(self, name, getattr(loaded, name))
         object.__setattr__(self, "__pydantic_fields_set__", {"name", "flow_name", *explicit})
-        return self
+        return True
 
 
 def _takes_uploads(storage: StorageBlock) -> bool:
     from sluice.deploy_build import takes_uploads
 
     return takes_uploads(storage)
+
+
+def with_saved_secrets(block: BlockT) -> BlockT:
+    """The saved block ``block`` stands for, loaded from the API with its secrets; an unsaved one as it is.
+
+    Blocks read from a deployment.yaml (Sluice's or Prefect 2's) or from the API carry their secrets
+    masked; Prefect 2's ``load_from_yaml`` reloads saved blocks from the server the same way.
+    """
+    if block.document_name is None:
+        return block
+    return type(block).load(block.document_name)
 
 
 def default_infrastructure() -> InfrastructureBlock:

@@ -10,12 +10,15 @@ from pydantic import Field, field_validator, model_validator
 
 from sluice.schedules import Schedule, wall_clock_dates
 from sluice_cron.describe import describe_cron
-from sluice_cron.iterator import iter_wall_times
-from sluice_cron.parser import CronSpec, check_can_fire, parse_cron
+from sluice_cron.expression import CronFields, check_can_fire, check_day_fields, parse_cron
+from sluice_cron.walk import iter_wall_times
 
 
 class CronSchedule(Schedule):
     """Fire whenever a cron expression matches the local time in ``timezone``.
+
+    croniter reads the expression (lists, ranges, steps, names, ``L``, ``W``, ``#``, ``?``, macros)
+    and finds the matching days; Sluice resolves each local time by its DST rule.
 
     ``0 9 * * *`` in ``Europe/London`` is 09:00 London time all year. A time inside a spring-forward
     gap fires at the same offset after the gap (02:30 → 03:30, that day only); a time repeated on a
@@ -25,12 +28,15 @@ class CronSchedule(Schedule):
     """
 
     type: Literal["cron"] = "cron"
-    cron: str = Field(description="Five fields (minute hour day-of-month month day-of-week) or a macro like @daily.")
+    cron: str = Field(
+        description="Five fields (minute hour day-of-month month day-of-week) or a macro like @daily; "
+        "croniter's syntax, with L, W, # and ?."
+    )
     timezone: str = Field(default="UTC", description="IANA time zone the expression is evaluated in.")
     day_or: bool = Field(
         default=True,
-        description="Day-of-month OR day-of-week, as cron does (a field starting with '*' defers to the other); "
-        "false requires both.",
+        description="Whether a day must match day-of-month OR day-of-week (true, as cron does; a field "
+        "starting with '*' still combines by AND) or both (false).",
     )
 
     @field_validator("timezone", mode="before")
@@ -45,13 +51,14 @@ class CronSchedule(Schedule):
         return value
 
     @model_validator(mode="after")
-    def _check_can_fire(self) -> CronSchedule:
+    def _check_days(self) -> CronSchedule:
+        check_day_fields(self.spec, self.day_or)
         check_can_fire(self.spec, self.day_or)
         return self
 
     @property
-    def spec(self) -> CronSpec:
-        """The parsed expression (cached per expression)."""
+    def spec(self) -> CronFields:
+        """The expression as croniter expanded it (cached per expression)."""
         return parse_cron(self.cron)
 
     def get_dates(self, n: int, start: datetime | None = None, end: datetime | None = None) -> list[datetime]:
