@@ -76,6 +76,7 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
 def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI:
     """The app with its state, queue backend, error handlers and API-key check, but no routes."""
     from sluice.server.auth import ApiKeyMiddleware
+    from sluice.server.body_checks import RequestBodyMiddleware
     from sluice.server.errors import add_exception_handlers
     from sluice.server.queue_backend import attach_queue_backend
 
@@ -91,6 +92,8 @@ def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI
     app.state.database = database
     attach_queue_backend(app)
     add_exception_handlers(app)
+    # Added first, so it runs after the API-key check: a caller without the key never gets a body read.
+    app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.server_max_body_bytes)
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     return app
