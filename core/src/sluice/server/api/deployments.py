@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response, status
+from pydantic import ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ from sluice.server.api.common import ensure_flow, ensure_work_queue, get_or_404,
 from sluice.server.api.deps import DatabaseDep, ReadSessionDep, SessionDep
 from sluice.server.api.flow_runs import insert_flow_run, to_flow_run
 from sluice.server.api.parameters import check_parameter_schema, validate_parameters
-from sluice.server.api.responses import model_response
+from sluice.server.api.responses import model_response, repaired_model
 from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 from sluice.server.models.deployment_schedules import resolve_schedule_values
@@ -59,8 +60,11 @@ _SORTS = {
 
 
 def to_deployment(row: DeploymentTable, flow_name: str | None) -> Deployment:
-    """The API form of a deployment row."""
-    deployment = Deployment.model_validate(row, from_attributes=True)
+    """The API form of a deployment row (a corrupt row with its unfit fields at their defaults)."""
+    try:
+        deployment = Deployment.model_validate(row, from_attributes=True)
+    except ValidationError:
+        deployment = repaired_model(Deployment, row, f"deployment {row.id}")
     deployment.flow_name = flow_name
     return deployment
 

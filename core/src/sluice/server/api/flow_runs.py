@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response, status
+from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from sluice.schemas.flow_runs import (
 from sluice.schemas.states import SetStateRequest, SetStateResult, StateCreate, StateType
 from sluice.server.api.common import ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
-from sluice.server.api.responses import model_response
+from sluice.server.api.responses import model_response, repaired_model
 from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 from sluice.server.names import generate_run_name
@@ -40,9 +41,18 @@ _SORTS = {
 }
 
 
-def to_flow_run(row: Any) -> FlowRun:
-    """The API form of a flow-run row, with its current state."""
-    run = FlowRun.model_validate(row, from_attributes=True)
+def to_flow_run(row: Any, strict: bool = False) -> FlowRun:
+    """The API form of a flow-run row, with its current state.
+
+    A corrupt row is answered with its unfit fields at their defaults (``repaired_model``), unless
+    ``strict``: a claim hands a run to an agent exactly as stored, or not at all.
+    """
+    try:
+        run = FlowRun.model_validate(row, from_attributes=True)
+    except ValidationError:
+        if strict:
+            raise
+        run = repaired_model(FlowRun, row, f"flow run {row.id}")
     run.state = current_state(row)
     return run
 

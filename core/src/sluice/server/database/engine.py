@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from sluice.server.database.types import load_stored_json
 from sluice.settings import Settings, get_settings
 
 #: Execution option marking a read-only connection (SQLite: deferred ``BEGIN``).
@@ -81,6 +82,7 @@ def _sqlite_engine(url: str, settings: Settings) -> Engine:
         connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout},
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        json_deserializer=load_stored_json,
     )
     busy_ms = int(settings.sqlite_busy_timeout * 1000)
 
