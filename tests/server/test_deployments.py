@@ -150,3 +150,24 @@ def test_create_flow_run_of_unknown_deployment_is_404(api):
 def test_unknown_block_document_reference_is_404(client, flow):
     with pytest.raises(ObjectNotFound, match="block document"):
         client.create_deployment("d", flow.id, storage_document_id=uuid.uuid4())
+
+
+def test_deployment_parameters_larger_than_a_mebibyte_are_a_413_and_nothing_changes(api, deployment):
+    body = {"name": "nightly", "flow_name": "etl", "parameters": {"rows": "x" * 1_100_000}}
+
+    created = api.post("/api/deployments/", json=body)
+    updated = api.patch(f"/api/deployments/{deployment.id}", json={"parameters": body["parameters"]})
+
+    assert (created.status_code, updated.status_code) == (413, 413)
+    assert "more than the server's limit of 1048576 (SLUICE_SERVER_MAX_PARAMETERS_BYTES)" in created.json()["detail"]
+    assert api.get(f"/api/deployments/{deployment.id}").json()["parameters"] == {"rows": 10}
+
+
+def test_a_run_whose_parameters_with_the_defaults_pass_the_limit_is_a_413(api, deployment):
+    big = {"rows": 1, "mode": "x" * 1_100_000}
+
+    response = api.post(f"/api/deployments/{deployment.id}/create_flow_run", json={"parameters": big})
+
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith("the parameters of a run of deployment 'nightly' are ")
+    assert api.post("/api/flow_runs/filter", json={}).json() == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -24,14 +24,15 @@ from sluice.schemas.flow_runs import FlowRun
 from sluice.schemas.states import StateCreate, StateType
 from sluice.server.api import deployment_backfill
 from sluice.server.api.common import ensure_flow, ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any
-from sluice.server.api.deps import DatabaseDep, ReadSessionDep, SessionDep
+from sluice.server.api.deps import DatabaseDep, ReadSessionDep, SessionDep, SettingsDep
 from sluice.server.api.flow_runs import insert_flow_run, to_flow_run
-from sluice.server.api.parameters import check_parameter_schema, validate_parameters
+from sluice.server.api.parameters import check_parameter_schema, check_parameters_size, validate_parameters
 from sluice.server.api.responses import model_response, repaired_model
 from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 from sluice.server.models.deployment_schedules import resolve_schedule_values
 from sluice.server.models.scheduled_runs import delete_future_scheduled_runs, delete_outdated_runs, scheduling_snapshot
+from sluice.settings import Settings
 
 router = APIRouter(prefix="/deployments", tags=["Deployments"])
 
@@ -77,7 +78,8 @@ def _column_values(body: DeploymentCreate | DeploymentUpdate, exclude_unset: boo
     return body.model_dump(exclude_unset=exclude_unset, exclude={"name", "flow_id", "flow_name"})
 
 
-def _check_references(session: Session, values: dict[str, Any]) -> None:
+def _check_references(session: Session, values: dict[str, Any], settings: Settings) -> None:
+    check_parameters_size(values.get("parameters"), settings.server_max_parameters_bytes, "the deployment")
     check_parameter_schema(values.get("parameter_openapi_schema"))
     for field in ("storage_document_id", "infrastructure_document_id"):
         if values.get(field) is not None:
@@ -103,7 +105,7 @@ def _keep_fields_left_out(values: dict[str, Any], given: set[str]) -> None:
 
 
 @router.post("/", response_model=Deployment, status_code=status.HTTP_201_CREATED)
-def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
+def create_deployment(body: DeploymentCreate, session: SessionDep, settings: SettingsDep) -> Response:
     """Create a deployment, or replace the fields of the one with the same flow and name (200, same id).
 
     On an existing deployment, ``schedules``, ``schedule``, ``max_lateness``, ``concurrency_limit``
@@ -117,7 +119,7 @@ def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
             flow = get_or_404(session, FlowTable, body.flow_id, "flow")
         else:
             flow = ensure_flow(session, body.flow_name or "")
-        _check_references(session, values)
+        _check_references(session, values, settings)
         ensure_work_queue(session, body.work_queue_name)
         query = select(DeploymentTable).where(DeploymentTable.flow_id == flow.id, DeploymentTable.name == body.name)
         existing = session.scalars(query.with_for_update()).first()
@@ -190,11 +192,13 @@ def filter_deployments(session: ReadSessionDep, body: DeploymentFilter | None = 
 
 
 @router.patch("/{deployment_id}", response_model=Deployment)
-def update_deployment(deployment_id: UUID, body: DeploymentUpdate, session: SessionDep) -> Response:
+def update_deployment(
+    deployment_id: UUID, body: DeploymentUpdate, session: SessionDep, settings: SettingsDep
+) -> Response:
     """Change the fields given; the others keep their values."""
     row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
     values = _column_values(body, exclude_unset=True)
-    _check_references(session, values)
+    _check_references(session, values, settings)
     ensure_work_queue(session, values.get("work_queue_name"))
     before = scheduling_snapshot(row)
     resolve_schedule_values(values, row.schedules)
@@ -241,18 +245,22 @@ def set_schedule_inactive(deployment_id: UUID, session: SessionDep) -> Response:
 
 @router.post("/{deployment_id}/create_flow_run", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
 def create_flow_run_from_deployment(
-    deployment_id: UUID, database: DatabaseDep, body: DeploymentFlowRunCreate | None = None
+    deployment_id: UUID, request: Request, body: DeploymentFlowRunCreate | None = None
 ) -> Response:
     """Create a run of the deployment: parameters merged over its defaults and checked against its
     parameter schema (a wrong one is a 422 naming it); SCHEDULED for now unless ``state`` says otherwise."""
     # The hottest write of the API: it opens its session itself rather than through SessionDep,
     # which saves FastAPI's dependency-with-yield machinery on every call.
     body = body or DeploymentFlowRunCreate()
-    with database.session() as session:
+    state = request.app.state
+    with state.database.session() as session:
         deployment = session.execute(_FOR_NEW_RUN, {"id": deployment_id}).first()
         if deployment is None:
             raise ObjectNotFound(f"deployment {deployment_id} not found")
         parameters = {**deployment.parameters, **body.parameters}
+        if body.parameters:  # the deployment's own were checked when they were saved
+            limit = state.settings.server_max_parameters_bytes
+            check_parameters_size(parameters, limit, f"a run of deployment {deployment.name!r}")
         validate_parameters(parameters, deployment.parameter_openapi_schema, f"deployment {deployment.name!r}")
         values = {
             "flow_id": deployment.flow_id,

@@ -23,7 +23,8 @@ from sluice.schemas.flow_runs import (
 )
 from sluice.schemas.states import SetStateRequest, SetStateResult, StateCreate, StateType
 from sluice.server.api.common import ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any, paginate
-from sluice.server.api.deps import ReadSessionDep, SessionDep
+from sluice.server.api.deps import ReadSessionDep, SessionDep, SettingsDep
+from sluice.server.api.parameters import check_parameters_size
 from sluice.server.api.responses import model_response, repaired_model
 from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
@@ -127,11 +128,13 @@ def _find_by_idempotency_key(session: Session, flow_id: UUID, key: str) -> FlowR
 
 
 @router.post("/", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
-def create_flow_run(body: FlowRunCreate, session: SessionDep) -> Response:
+def create_flow_run(body: FlowRunCreate, session: SessionDep, settings: SettingsDep) -> Response:
     """Create a flow run directly (``@flow`` calls, subflows). Without a state it is PENDING.
 
-    An idempotency key already used for the flow answers 200 with the existing run.
+    An idempotency key already used for the flow answers 200 with the existing run. Parameters
+    larger than ``SLUICE_SERVER_MAX_PARAMETERS_BYTES`` are a 413.
     """
+    check_parameters_size(body.parameters, settings.server_max_parameters_bytes, "the flow run")
     get_or_404(session, FlowTable, body.flow_id, "flow")
     if body.deployment_id is not None:
         get_or_404(session, DeploymentTable, body.deployment_id, "deployment")
