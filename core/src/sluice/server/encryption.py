@@ -1,4 +1,4 @@
-"""Encryption of block secrets at rest (Fernet: AES-128-CBC with an HMAC).
+"""Encryption of secrets at rest: block secrets and secret ``infra_overrides`` (Fernet: AES-128-CBC with an HMAC).
 
 The key comes from ``SLUICE_ENCRYPTION_KEY`` or, when unset, from ``$SLUICE_HOME/encryption.key``,
 created on first need with mode 0600. Several replicas on one PostgreSQL database must share the
@@ -77,14 +77,22 @@ class SecretBox:
 
     def decrypt(self, token: str | None) -> dict[str, Any]:
         """The secret values of a token; a token made with another key is a ``ConfigurationError``."""
-        from cryptography.fernet import InvalidToken
-
         if not token:
             return {}
+        return self.decrypt_value(token)
+
+    def encrypt_value(self, value: Any) -> str:
+        """One JSON value as a token (a secret of a deployment's ``infra_overrides``)."""
+        return self._fernet.encrypt(json.dumps(value).encode()).decode()
+
+    def decrypt_value(self, token: str) -> Any:
+        """The value of a token; a token made with another key is a ``ConfigurationError``."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken:
             raise ConfigurationError(
-                "a block secret cannot be decrypted: the encryption key differs from the one it was saved "
+                "a secret cannot be decrypted: the encryption key differs from the one it was saved "
                 "with (check SLUICE_ENCRYPTION_KEY or $SLUICE_HOME/encryption.key)"
             ) from None
