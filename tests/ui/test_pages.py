@@ -443,3 +443,13 @@ def test_a_deployment_stored_with_a_lone_surrogate_by_an_older_server_is_listed(
 
     assert response.status_code == 200
     assert "nightly" in response.text
+
+
+def test_the_deployment_page_shows_secret_overrides_masked(client: TestClient) -> None:
+    body = {"name": "web", "flow_name": "say-hi", "infra_overrides": {"env.AWS_SECRET_ACCESS_KEY": "aws-secret-value"}}
+    deployment = client.post("/api/deployments/", json=body).json()
+
+    page = client.get(f"/deployments/{deployment['id']}").text
+
+    assert "env.AWS_SECRET_ACCESS_KEY" in page
+    assert "aws-secret-value" not in page
