@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigurationError
+from sluice.server.private_files import make_private_folder
 from sluice.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +37,7 @@ def _key_from_file(path: Path) -> bytes:
         pass
     from cryptography.fernet import Fernet
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folder(path.parent)
     key = Fernet.generate_key()
     try:
         # O_EXCL: when two processes race, exactly one writes and the other reads its key.
