@@ -58,19 +58,24 @@ def api_routers() -> list[APIRouter]:
     return [_router(module, attribute) for module, attribute in CORE_ROUTERS]
 
 
+#: The error answers every ``/api`` route may give, as the OpenAPI schema documents them.
+ERROR_STATUSES: tuple[tuple[int, str], ...] = (
+    (400, "Bad request: the server cannot do it as asked (e.g. no queue backend for claims)"),
+    (401, "Missing or wrong API key"),
+    (404, "Not found"),
+    (405, "Method not allowed on this path"),
+    (409, "Conflict: a unique name is taken, or the object is in use"),
+    (413, "Too large: the body, a run's parameters or a batch of log records passes its limit"),
+    (422, "Invalid request: a field, a parameter or the body's JSON (the detail says which)"),
+    (503, "The database is unavailable or busy; try again (Retry-After)"),
+)
+
+
 def error_responses() -> dict[int | str, dict[str, Any]]:
-    """The 4xx answers every ``/api`` route may give, for the OpenAPI schema."""
+    """The error answers every ``/api`` route may give, for the OpenAPI schema."""
     from sluice.schemas.admin import ErrorResponse
 
-    return {
-        status: {"model": ErrorResponse, "description": description}
-        for status, description in (
-            (401, "Missing or wrong API key"),
-            (404, "Not found"),
-            (409, "Conflict: a unique name is taken, or the object is in use"),
-            (422, "Invalid request"),
-        )
-    }
+    return {status: {"model": ErrorResponse, "description": description} for status, description in ERROR_STATUSES}
 
 
 def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI:

@@ -27,7 +27,7 @@ from sluice.server.api.common import ensure_flow, ensure_work_queue, get_or_404,
 from sluice.server.api.deps import ReadSessionDep, SessionDep, SettingsDep, secret_box_of
 from sluice.server.api.flow_runs import insert_flow_run, to_flow_run
 from sluice.server.api.parameters import check_parameter_schema, check_parameters_size, validate_parameters
-from sluice.server.api.responses import model_response, repaired_model
+from sluice.server.api.responses import already_there, model_response, repaired_model
 from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 from sluice.server.encryption import SecretBox
@@ -113,7 +113,7 @@ def _keep_fields_left_out(values: dict[str, Any], given: set[str]) -> None:
         values.pop("schedule", None)
 
 
-@router.post("/", response_model=Deployment, status_code=status.HTTP_201_CREATED)
+@router.post("/", response_model=Deployment, status_code=status.HTTP_201_CREATED, responses=already_there(Deployment))
 def create_deployment(body: DeploymentCreate, session: SessionDep, settings: SettingsDep, request: Request) -> Response:
     """Create a deployment, or replace the fields of the one with the same flow and name (200, same id).
 
@@ -271,7 +271,12 @@ def set_schedule_inactive(deployment_id: UUID, session: SessionDep) -> Response:
     return _set_schedule_active(session, deployment_id, False)
 
 
-@router.post("/{deployment_id}/create_flow_run", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{deployment_id}/create_flow_run",
+    response_model=FlowRun,
+    status_code=status.HTTP_201_CREATED,
+    responses=already_there(FlowRun),
+)
 def create_flow_run_from_deployment(
     deployment_id: UUID, request: Request, body: DeploymentFlowRunCreate | None = None
 ) -> Response:

@@ -25,7 +25,7 @@ from sluice.schemas.states import SetStateRequest, SetStateResult, StateCreate, 
 from sluice.server.api.common import ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep, SettingsDep
 from sluice.server.api.parameters import check_parameters_size
-from sluice.server.api.responses import model_response, repaired_model
+from sluice.server.api.responses import already_there, model_response, repaired_model
 from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 from sluice.server.names import generate_run_name
@@ -127,7 +127,7 @@ def _find_by_idempotency_key(session: Session, flow_id: UUID, key: str) -> FlowR
     return session.scalars(_BY_IDEMPOTENCY_KEY, {"flow_id": flow_id, "key": key}).first()
 
 
-@router.post("/", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
+@router.post("/", response_model=FlowRun, status_code=status.HTTP_201_CREATED, responses=already_there(FlowRun))
 def create_flow_run(body: FlowRunCreate, session: SessionDep, settings: SettingsDep) -> Response:
     """Create a flow run directly (``@flow`` calls, subflows). Without a state it is PENDING.
 

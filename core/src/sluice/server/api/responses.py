@@ -19,6 +19,11 @@ M = TypeVar("M", bound=BaseModel)
 logger = logging.getLogger("sluice.server")
 
 
+def already_there(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a create route that is idempotent: 200 with the stored object."""
+    return {200: {"model": model, "description": "It exists already: the stored object, unchanged or updated"}}
+
+
 def repaired_model(model: type[M], row: Any, what: str) -> M:
     """``model`` of a row that did not validate as stored, its unfit fields at their defaults.
 
