@@ -39,7 +39,7 @@ def _store_raw_json(app: Any, table_name: str, column: str, row_id: str, text: s
 
 def _sqlite_only(app: Any) -> None:
     if not app.state.database.is_sqlite:
-        pytest.skip("PostgreSQL never stored lone surrogates: jsonb refuses them")
+        pytest.skip("PostgreSQL never stored lone surrogates or NaN: jsonb refuses them")
 
 
 @pytest.fixture
@@ -71,6 +71,17 @@ def test_a_run_stored_with_a_lone_surrogate_is_read_with_a_replacement_character
 
     assert response.status_code == 200
     assert response.json()["parameters"] == {"name": "\ufffd"}
+
+
+def test_a_run_stored_with_nan_is_read_with_null(app, api, deployment_id):
+    _sqlite_only(app)
+    (run_id,) = _new_runs(api, deployment_id, 1)
+    _store_raw_json(app, "flow_run", "parameters", run_id, '{"x": NaN, "y": Infinity}')
+
+    response = api.get(f"/api/flow_runs/{run_id}")
+
+    assert response.status_code == 200
+    assert response.json()["parameters"] == {"x": None, "y": None}
 
 
 def test_runs_stored_with_lone_surrogates_do_not_break_the_filter(app, api, deployment_id):
