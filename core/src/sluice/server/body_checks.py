@@ -7,8 +7,9 @@
   limit, so a 300 MB upload never sits in memory;
 - a JSON body (``application/json`` or ``+json``) must be UTF-8 and may not hold what JSON cannot
   carry between systems: lone UTF-16 surrogates (``"\\ud800"``), ``NaN``/``Infinity`` (and numbers
-  too large to be finite), or nesting deeper than ``MAX_JSON_DEPTH``. Each is a 422 naming the
-  problem, and nothing is stored. (SQLite would store them and every later read of the row would
+  too large to be finite), or nesting deeper than ``MAX_JSON_DEPTH``; nor may it be anything but
+  JSON (FastAPI would also read UTF-16, unchecked). Each is a 422 naming the problem, and nothing
+  is stored. (SQLite would store them and every later read of the row would
   fail; PostgreSQL refuses some and not others.)
 
 The body is then handed on to the app as one message. The checks cost a scan of the body with
