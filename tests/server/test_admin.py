@@ -57,3 +57,25 @@ def test_client_sends_the_api_key(locked_app, settings):
     wrong = SluiceClient(api_key="nope", settings=settings, transport=EmbeddedTransport(locked_app))
     with wrong, pytest.raises(SluiceError, match="refused the API key"):
         wrong.create_flow("f")
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(locked_app, scheme):
+    with _http(locked_app, {"Authorization": f"{scheme} s3cret"}) as client:
+        assert client.get("/api/version").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer s3cret2", "Bearer S3CRET", "Basic s3cret", "s3cret", "Bearer", "Bearers3cret"]
+)
+def test_only_the_bearer_scheme_with_the_exact_key_is_let_in(locked_app, header):
+    with _http(locked_app, {"Authorization": header}) as client:
+        response = client.get("/api/version")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "invalid API key: send 'Authorization: Bearer <SLUICE_API_KEY>'"
+
+
+def test_a_request_without_the_key_is_refused_before_its_body_is_read(locked_app):
+    with _http(locked_app) as anonymous:
+        response = anonymous.post("/api/flows/filter", content=b"x" * 6_000_000)  # past the body limit
+    assert response.status_code == 401

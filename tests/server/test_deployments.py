@@ -150,3 +150,134 @@ def test_create_flow_run_of_unknown_deployment_is_404(api):
 def test_unknown_block_document_reference_is_404(client, flow):
     with pytest.raises(ObjectNotFound, match="block document"):
         client.create_deployment("d", flow.id, storage_document_id=uuid.uuid4())
+
+
+def test_deployment_parameters_larger_than_a_mebibyte_are_a_413_and_nothing_changes(api, deployment):
+    body = {"name": "nightly", "flow_name": "etl", "parameters": {"rows": "x" * 1_100_000}}
+
+    created = api.post("/api/deployments/", json=body)
+    updated = api.patch(f"/api/deployments/{deployment.id}", json={"parameters": body["parameters"]})
+
+    assert (created.status_code, updated.status_code) == (413, 413)
+    assert "more than the server's limit of 1048576 (SLUICE_SERVER_MAX_PARAMETERS_BYTES)" in created.json()["detail"]
+    assert api.get(f"/api/deployments/{deployment.id}").json()["parameters"] == {"rows": 10}
+
+
+def test_a_run_whose_parameters_with_the_defaults_pass_the_limit_is_a_413(api, deployment):
+    big = {"rows": 1, "mode": "x" * 1_100_000}
+
+    response = api.post(f"/api/deployments/{deployment.id}/create_flow_run", json={"parameters": big})
+
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith("the parameters of a run of deployment 'nightly' are ")
+    assert api.post("/api/flow_runs/filter", json={}).json() == []
+
+
+# -- secret infra_overrides --------------------------------------------------------------------------------
+
+SECRET_OVERRIDES = {
+    "env.AWS_SECRET_ACCESS_KEY": "aws-secret-value",
+    "env.LOG_LEVEL": "DEBUG",
+    "env": {"GITHUB_TOKEN": "github-token-value", "HOME": "/tmp"},
+    "image_registry.password": "registry-password-value",
+}
+MASKED_OVERRIDES = {
+    "env.AWS_SECRET_ACCESS_KEY": "********",
+    "env.LOG_LEVEL": "DEBUG",
+    "env": {"GITHUB_TOKEN": "********", "HOME": "/tmp"},
+    "image_registry.password": "********",
+}
+
+
+@pytest.fixture
+def secret_deployment(api):
+    """``etl/secret`` with secret-looking and plain overrides; the creation's answer."""
+    body = {"name": "secret", "flow_name": "etl", "infra_overrides": SECRET_OVERRIDES}
+    response = api.post("/api/deployments/", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_secret_looking_overrides_are_masked_in_every_answer(api, secret_deployment):
+    deployment_id = secret_deployment["id"]
+    answers = [
+        secret_deployment,
+        api.get(f"/api/deployments/{deployment_id}").json(),
+        api.get("/api/deployments/name/etl/secret").json(),
+        api.post("/api/deployments/filter", json={}).json()[0],
+        api.patch(f"/api/deployments/{deployment_id}", json={"description": "d"}).json(),
+        api.post(f"/api/deployments/{deployment_id}/set_schedule_inactive").json(),
+    ]
+    for answer in answers:
+        assert answer["infra_overrides"] == MASKED_OVERRIDES
+
+
+def test_secret_overrides_are_stored_encrypted(app, secret_deployment):
+    from sqlalchemy import select
+
+    from sluice.server.database.tables import DeploymentTable
+
+    with app.state.database.read_session() as session:
+        stored = session.scalar(select(DeploymentTable.infra_overrides))
+    assert stored["env.LOG_LEVEL"] == "DEBUG"
+    assert stored["env.AWS_SECRET_ACCESS_KEY"].startswith("sluice-encrypted:")
+    assert stored["env"]["GITHUB_TOKEN"].startswith("sluice-encrypted:")
+    assert "value" not in str(stored)
+
+
+def test_include_secrets_answers_the_values(api, secret_deployment):
+    by_id = api.get(f"/api/deployments/{secret_deployment['id']}", params={"include_secrets": "true"})
+    by_name = api.get("/api/deployments/name/etl/secret", params={"include_secrets": "true"})
+
+    assert by_id.json()["infra_overrides"] == SECRET_OVERRIDES
+    assert by_name.json()["infra_overrides"] == SECRET_OVERRIDES
+
+
+def test_sending_the_masked_overrides_back_keeps_the_stored_values(api, client, secret_deployment):
+    changed = {**MASKED_OVERRIDES, "env.LOG_LEVEL": "INFO"}
+
+    patched = api.patch(f"/api/deployments/{secret_deployment['id']}", json={"infra_overrides": changed})
+    upserted = api.post("/api/deployments/", json={"name": "secret", "flow_name": "etl", "infra_overrides": changed})
+
+    assert (patched.status_code, upserted.status_code) == (200, 200)
+    revealed = client.read_deployment(secret_deployment["id"], include_secrets=True).infra_overrides
+    assert revealed == {**SECRET_OVERRIDES, "env.LOG_LEVEL": "INFO"}
+
+
+def test_a_new_value_for_a_secret_override_replaces_the_stored_one(api, client, secret_deployment):
+    changed = {**MASKED_OVERRIDES, "env.AWS_SECRET_ACCESS_KEY": "rotated"}
+
+    api.patch(f"/api/deployments/{secret_deployment['id']}", json={"infra_overrides": changed})
+
+    revealed = client.read_deployment_by_name("etl/secret", include_secrets=True).infra_overrides
+    assert revealed["env.AWS_SECRET_ACCESS_KEY"] == "rotated"
+
+
+def test_the_mask_for_a_secret_override_with_no_stored_value_is_a_422_and_changes_nothing(api, secret_deployment):
+    changed = {**MASKED_OVERRIDES, "env.NEW_API_KEY": "********"}
+
+    response = api.patch(f"/api/deployments/{secret_deployment['id']}", json={"infra_overrides": changed})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "infra_overrides 'env.NEW_API_KEY' holds the mask '********' and there is no stored value to keep: "
+        "send the value itself"
+    )
+    revealed = api.get("/api/deployments/name/etl/secret", params={"include_secrets": "true"}).json()
+    assert revealed["infra_overrides"] == SECRET_OVERRIDES
+
+
+def test_overrides_stored_in_clear_by_an_older_server_are_masked(app, api, secret_deployment):
+    from sqlalchemy import update
+
+    from sluice.server.database.tables import DeploymentTable
+
+    with app.state.database.session() as session:
+        session.execute(update(DeploymentTable).values(infra_overrides={"env.DB_PASSWORD": "in-clear"}))
+        session.commit()
+
+    shown = api.get(f"/api/deployments/{secret_deployment['id']}").json()["infra_overrides"]
+    revealed = api.get(f"/api/deployments/{secret_deployment['id']}", params={"include_secrets": "true"}).json()
+
+    assert shown == {"env.DB_PASSWORD": "********"}
+    assert revealed["infra_overrides"] == {"env.DB_PASSWORD": "in-clear"}

@@ -171,3 +171,14 @@ def test_delete_flow_run(client, flow):
         client.read_flow_run(run.id)
     with pytest.raises(ObjectNotFound):
         client.read_flow_run_states(run.id)
+
+
+def test_parameters_larger_than_a_mebibyte_are_a_413_and_no_run_is_stored(api, flow):
+    response = api.post("/api/flow_runs/", json={"flow_id": str(flow.id), "parameters": {"rows": "x" * 1_100_000}})
+
+    assert response.status_code == 413
+    assert response.json()["detail"] == (
+        "the parameters of the flow run are 1100011 bytes as JSON, more than the server's limit of 1048576 "
+        "(SLUICE_SERVER_MAX_PARAMETERS_BYTES); pass large data by reference, e.g. a path in storage"
+    )
+    assert api.post("/api/flow_runs/filter", json={}).json() == []

@@ -57,3 +57,47 @@ def test_deleting_a_run_deletes_its_logs(client, run):
     client.create_logs([{"flow_run_id": run.id, "message": "x", "timestamp": datetime.now(UTC)}])
     client.delete_flow_run(run.id)
     assert client.filter_logs(run.id) == []
+
+
+def _record(run_id, message="x"):
+    return {"flow_run_id": str(run_id), "message": message, "timestamp": "2026-01-01T00:00:00Z"}
+
+
+def test_more_than_a_thousand_records_in_one_request_is_a_413_and_nothing_is_stored(api, client, run):
+    response = api.post("/api/logs/", json=[_record(run.id)] * 1001)
+
+    assert response.status_code == 413
+    assert response.json()["detail"] == (
+        "at most 1000 log records per request, got 1001: send them in several requests"
+    )
+    assert client.filter_logs(run.id) == []
+
+
+def test_a_message_longer_than_100_000_characters_is_stored_cut_with_a_note(api, client, run):
+    response = api.post("/api/logs/", json=[_record(run.id, "x" * 250_000)])
+
+    assert response.status_code == 201
+    (stored,) = client.filter_logs(run.id)
+    assert len(stored.message) <= 100_000
+    assert stored.message.endswith(" … [cut: 150040 more characters]")
+    assert stored.message.startswith("x" * 99_960)
+
+
+def test_the_log_shipper_never_sends_a_batch_the_server_refuses(client, run, capsys):
+    from sluice.logging import LogShipper
+
+    shipper = LogShipper(send=client.create_logs)
+    messages = ["é" * 100_000] * 40  # 8 MB as UTF-8: more than one request may carry
+    messages += ["a file name that is not UTF-8: \udcff", "y" * 300_000]
+    messages += [f"line {index}" for index in range(2500)]
+    for message in messages:
+        shipper.add(run.id, 20, "sluice", message, 1_767_225_600.0)
+    shipper.flush()
+
+    assert "could not ship" not in capsys.readouterr().err
+    stored = client.filter_logs(run.id, limit=1000)
+    while len(stored) < len(messages) and len(stored) % 1000 == 0:
+        stored += client.filter_logs(run.id, limit=1000, offset=len(stored))
+    assert len(stored) == len(messages)
+    assert stored[40].message == "a file name that is not UTF-8: \ufffd"
+    assert stored[41].message.endswith("more characters]")

@@ -426,3 +426,30 @@ def test_an_api_refusal_a_page_did_not_expect_is_an_error_page(client: TestClien
     response = client.get("/work-queues/not-a-uuid")
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("text/html") and "Error 422" in response.text
+
+
+def test_a_deployment_stored_with_a_lone_surrogate_by_an_older_server_is_listed(
+    client: TestClient, deployment: dict[str, Any]
+) -> None:
+    # Servers before the body checks kept "\ud800" as a JSON escape in SQLite; the page then failed.
+    import sqlalchemy as sa
+
+    database = client.app.state.database
+    statement = sa.text("UPDATE deployment SET parameters = :value WHERE id = :id")
+    with database.engine.begin() as connection:
+        connection.execute(statement, {"value": '{"count": "\\ud800"}', "id": deployment["id"].replace("-", "")})
+
+    response = client.get("/deployments")
+
+    assert response.status_code == 200
+    assert "nightly" in response.text
+
+
+def test_the_deployment_page_shows_secret_overrides_masked(client: TestClient) -> None:
+    body = {"name": "web", "flow_name": "say-hi", "infra_overrides": {"env.AWS_SECRET_ACCESS_KEY": "aws-secret-value"}}
+    deployment = client.post("/api/deployments/", json=body).json()
+
+    page = client.get(f"/deployments/{deployment['id']}").text
+
+    assert "env.AWS_SECRET_ACCESS_KEY" in page
+    assert "aws-secret-value" not in page

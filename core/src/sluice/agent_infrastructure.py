@@ -3,14 +3,15 @@
 The infrastructure is the deployment's saved block (``infrastructure_document_id``), else its
 anonymous ``infrastructure`` data, else an anonymous ``process`` block. The deployment's
 ``infra_overrides`` are applied (dot paths, ``env.KEY``), then ``prepare_for_flow_run`` sets the run's
-id, the API to report to and labels.
+id, the API to report to and labels. The API masks secret overrides (``env.AWS_SECRET_ACCESS_KEY``);
+the agent asks for their values explicitly, as it does for the secrets of saved blocks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sluice.blocks import InfrastructureBlock
+from sluice.blocks import MASK, InfrastructureBlock
 from sluice.errors import ConfigurationError
 from sluice.settings import Settings
 
@@ -31,9 +32,18 @@ def load_infrastructure(client: Any, deployment: Any) -> InfrastructureBlock:
         block = default_infrastructure()
     if not isinstance(block, InfrastructureBlock):
         raise ConfigurationError(f"{type(block).__name__} is not an infrastructure block")
-    if deployment.infra_overrides:
-        block = block.with_overrides(deployment.infra_overrides)
+    overrides = deployment.infra_overrides
+    if overrides and _holds_mask(overrides):
+        overrides = client.read_deployment(deployment.id, include_secrets=True).infra_overrides
+    if overrides:
+        block = block.with_overrides(overrides)
     return block
+
+
+def _holds_mask(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_mask(item) for item in value.values())
+    return value == MASK
 
 
 def prepare_for_run(

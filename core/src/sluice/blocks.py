@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import threading
 from abc import abstractmethod
@@ -37,6 +38,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from pydantic_core import CoreSchema
 
 MASK = "********"
+# The one word list of names whose values are secrets: settings keys of storage blocks, environment
+# variables of infrastructure, dot paths of a deployment's infra_overrides.
+_SECRET_NAME = re.compile(r"key|secret|password|passwd|passphrase|token|connection_string|credential", re.IGNORECASE)
+
+
+def looks_secret(name: str) -> bool:
+    """True for a name whose value must be masked: it holds ``key``, ``secret``, ``password``,
+    ``passwd``, ``passphrase``, ``token``, ``connection_string`` or ``credential``, in any case
+    (``AWS_SECRET_ACCESS_KEY``, ``api_key``, ``GITHUB_TOKEN``)."""
+    return bool(_SECRET_NAME.search(name))
+
 
 _output_lock = threading.Lock()
 

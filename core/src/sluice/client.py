@@ -262,16 +262,19 @@ class SluiceClient:
             values["flow_id"] = flow_id
         return self._post(Deployment, "/deployments/", _body(_build(DeploymentCreate, values)))
 
-    def read_deployment(self, deployment_id: Id) -> Deployment:
-        """Read a deployment by id."""
-        return self._get(Deployment, f"/deployments/{deployment_id}")
+    def read_deployment(self, deployment_id: Id, include_secrets: bool = False) -> Deployment:
+        """Read a deployment by id; secret ``infra_overrides`` masked unless ``include_secrets``."""
+        params = {"include_secrets": "true"} if include_secrets else None
+        return self._get(Deployment, f"/deployments/{deployment_id}", params)
 
-    def read_deployment_by_name(self, name: str) -> Deployment:
-        """Read a deployment by ``"flow-name/deployment-name"``."""
+    def read_deployment_by_name(self, name: str, include_secrets: bool = False) -> Deployment:
+        """Read a deployment by ``"flow-name/deployment-name"``; secret ``infra_overrides`` masked
+        unless ``include_secrets``."""
         flow_name, slash, deployment_name = name.partition("/")
         if not slash or not flow_name or not deployment_name or "/" in deployment_name:
             raise ConfigurationError(f"invalid deployment name {name!r}: use 'flow-name/deployment-name'")
-        return self._get(Deployment, f"/deployments/name/{flow_name}/{deployment_name}")
+        params = {"include_secrets": "true"} if include_secrets else None
+        return self._get(Deployment, f"/deployments/name/{flow_name}/{deployment_name}", params)
 
     def filter_deployments(self, **criteria: Any) -> list[Deployment]:
         """Deployments matching ``DeploymentFilter`` criteria (``flow_names=``, ``tags_all=``…)."""

@@ -39,6 +39,11 @@ class ObjectAlreadyExists(SluiceError, ValueError):
     """An object with the same unique name already exists."""
 
 
+class PayloadTooLarge(SluiceError, ValueError):
+    """A request, a run's parameters or a batch of log records is larger than the server accepts
+    (the API answers 413); the message names the limit and the setting that raises it."""
+
+
 class InfrastructureNotFound(SluiceError, LookupError):
     """The infrastructure a flow run was started on (process, container, Job) no longer exists."""
 

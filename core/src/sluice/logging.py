@@ -60,11 +60,13 @@ class LogShipper:
 
     def add(self, flow_run_id: UUID | str, level: int, name: str, message: str, created: float) -> None:
         """Queue one record; send the batch when it is full or old enough."""
+        from sluice.schemas.logs import fit_log_message  # the server's own limits, so it never refuses a batch
+
         record = {
             "flow_run_id": str(flow_run_id),
             "level": level,
-            "name": name[:500],
-            "message": message,
+            "name": fit_log_message(name)[:500],
+            "message": fit_log_message(message),
             "timestamp": datetime.fromtimestamp(created, UTC).isoformat(),
         }
         with self._lock:
@@ -88,12 +90,14 @@ class LogShipper:
 
     def flush(self) -> None:
         """Send every queued record now (in the order they were logged)."""
+        from sluice.schemas.logs import log_batches
+
         with self._send_lock:
             with self._lock:
                 batch, self._pending, self._oldest = self._pending, [], None
-            for start in range(0, len(batch), BATCH_SIZE):
+            for part in log_batches(batch, BATCH_SIZE):
                 try:
-                    self._send(batch[start : start + BATCH_SIZE])
+                    self._send(part)
                 except Exception as exc:  # never let log shipping fail a run
                     if not self._warned:
                         self._warned = True

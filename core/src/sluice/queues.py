@@ -6,7 +6,8 @@ with ``cls(database, settings)`` when its app is built (``SLUICE_QUEUE_BACKEND``
 calls it from ``POST /api/work_queues/claim``:
 
 1. ``version = backend.work_version()``
-2. ``runs = backend.claim_runs(...)`` in a worker thread; if it found runs, answer with them;
+2. ``answers = backend.claim_runs(request, build_answer=...)`` in a worker thread; if it claimed
+   runs, answer with them;
 3. otherwise ``await backend.wait_for_work(..., since=version)`` and go back to 2 until the long
    poll's time is up.
 
@@ -16,7 +17,7 @@ missed: the wait returns at once because the version moved.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from uuid import UUID
@@ -48,10 +49,17 @@ class QueueBackend(Protocol):
 
     slug: ClassVar[str]
 
-    def claim_runs(self, request: ClaimRequest) -> list[Any]:
+    def claim_runs(self, request: ClaimRequest, build_answer: Callable[[Any], Any] | None = None) -> list[Any]:
         """Atomically move up to ``request.limit`` SCHEDULED runs of the requested queues whose
         expected start time is at most now + ``prefetch_seconds`` to PENDING for the agent (with a
         state-history row), and return them (flow-run rows, or objects with their attributes).
+
+        ``build_answer`` (the server passes it) must be called inside the claim's transaction, once
+        per run about to be claimed, with the run as it will be once claimed (PENDING, the agent's
+        id set); the list of what it returned is then returned instead of the runs. A run for which
+        it raises must not be left PENDING: end it CRASHED with the error in its message (it cannot
+        be read, so no agent could start it) and go on with the others. Any other error rolls the
+        whole claim back. This way no failure after the commit strands runs that no agent received.
 
         Paused queues hand out nothing; runs waiting for an in-place retry (``AwaitingRetry``) are
         left to the engine that holds them. Queue and deployment concurrency limits (runs

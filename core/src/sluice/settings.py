@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         default=True, description="Run the background services (scheduler, late runs…) inside `sluice server start`."
     )
     server_log_level: str = Field(default="warning", description="Log level of the API server (uvicorn).")
+    server_max_body_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API server reads (bytes); a larger one is refused with 413.",
+    )
+    server_max_parameters_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest parameters of a deployment or a flow run, as JSON (bytes); larger ones are a 413.",
+    )
     sqlite_busy_timeout: float = Field(
         default=30.0, description="Seconds a SQLite write waits for another writer before giving up."
     )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
 
-from sluice.blocks import MASK, Progress, StorageBlock
+from sluice.blocks import MASK, Progress, StorageBlock, looks_secret
 from sluice.errors import SluiceError, StorageError, UnsafeSymlinkError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,13 +33,12 @@ if TYPE_CHECKING:  # pragma: no cover
 #: would even create a missing bucket, hiding a typo).
 OBJECT_STORE_PROTOCOLS: frozenset[str] = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
 
-_SECRET_KEY = re.compile(r"(key|secret|password|passwd|token|connection_string|credential)", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
 
 def is_secret_key(name: str) -> bool:
-    """True for a settings key whose value must be masked (``key``, ``secret``, ``password``, ``token``…)."""
-    return bool(_SECRET_KEY.search(name))
+    """True for a settings key whose value must be masked (``sluice.blocks.looks_secret``)."""
+    return looks_secret(name)
 
 
 def mask_settings(settings: Any) -> Any:

@@ -22,6 +22,6 @@ class Version(ResponseModel):
 
 
 class ErrorResponse(ResponseModel):
-    """Every 4xx answer: ``detail`` says what went wrong (a list for request validation errors)."""
+    """Every error answer (4xx, 503): ``detail`` says what went wrong (a list for request validation errors)."""
 
     detail: str | list[dict[str, Any]]

@@ -58,24 +58,30 @@ def api_routers() -> list[APIRouter]:
     return [_router(module, attribute) for module, attribute in CORE_ROUTERS]
 
 
+#: The error answers every ``/api`` route may give, as the OpenAPI schema documents them.
+ERROR_STATUSES: tuple[tuple[int, str], ...] = (
+    (400, "Bad request: the server cannot do it as asked (e.g. no queue backend for claims)"),
+    (401, "Missing or wrong API key"),
+    (404, "Not found"),
+    (405, "Method not allowed on this path"),
+    (409, "Conflict: a unique name is taken, or the object is in use"),
+    (413, "Too large: the body, a run's parameters or a batch of log records passes its limit"),
+    (422, "Invalid request: a field, a parameter or the body's JSON (the detail says which)"),
+    (503, "The database is unavailable or busy; try again (Retry-After)"),
+)
+
+
 def error_responses() -> dict[int | str, dict[str, Any]]:
-    """The 4xx answers every ``/api`` route may give, for the OpenAPI schema."""
+    """The error answers every ``/api`` route may give, for the OpenAPI schema."""
     from sluice.schemas.admin import ErrorResponse
 
-    return {
-        status: {"model": ErrorResponse, "description": description}
-        for status, description in (
-            (401, "Missing or wrong API key"),
-            (404, "Not found"),
-            (409, "Conflict: a unique name is taken, or the object is in use"),
-            (422, "Invalid request"),
-        )
-    }
+    return {status: {"model": ErrorResponse, "description": description} for status, description in ERROR_STATUSES}
 
 
 def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI:
     """The app with its state, queue backend, error handlers and API-key check, but no routes."""
     from sluice.server.auth import ApiKeyMiddleware
+    from sluice.server.body_checks import RequestBodyMiddleware
     from sluice.server.errors import add_exception_handlers
     from sluice.server.queue_backend import attach_queue_backend
 
@@ -91,6 +97,8 @@ def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI
     app.state.database = database
     attach_queue_backend(app)
     add_exception_handlers(app)
+    # Added first, so it runs after the API-key check: a caller without the key never gets a body read.
+    app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.server_max_body_bytes)
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     return app

@@ -1,7 +1,8 @@
 """API-key check: with ``SLUICE_API_KEY`` set on the server, ``/api`` needs ``Authorization: Bearer <key>``.
 
-``/api/health`` stays open (for load balancers). A plain ASGI middleware, so it costs one
-comparison per request.
+The scheme is case-insensitive (``bearer``, ``BEARER``), as HTTP authentication schemes are; the
+key is compared exactly. ``/api/health`` stays open (for load balancers). A plain ASGI middleware,
+so it costs one comparison per request.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class ApiKeyMiddleware:
 
     def __init__(self, app: Any, api_key: str) -> None:
         self.app = app
-        self._expected = f"Bearer {api_key}".encode()
+        self._expected = api_key.encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Check the ``Authorization`` header of HTTP requests under ``/api``."""
@@ -26,7 +27,8 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         given = next((value for name, value in scope.get("headers", ()) if name == b"authorization"), b"")
-        if hmac.compare_digest(given, self._expected):
+        scheme, _, token = given.strip().partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._expected):
             await self.app(scope, receive, send)
             return
         detail = "missing API key" if not given else "invalid API key"

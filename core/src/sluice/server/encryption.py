@@ -1,4 +1,4 @@
-"""Encryption of block secrets at rest (Fernet: AES-128-CBC with an HMAC).
+"""Encryption of secrets at rest: block secrets and secret ``infra_overrides`` (Fernet: AES-128-CBC with an HMAC).
 
 The key comes from ``SLUICE_ENCRYPTION_KEY`` or, when unset, from ``$SLUICE_HOME/encryption.key``,
 created on first need with mode 0600. Several replicas on one PostgreSQL database must share the
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigurationError
+from sluice.server.private_files import make_private_folder
 from sluice.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +37,7 @@ def _key_from_file(path: Path) -> bytes:
         pass
     from cryptography.fernet import Fernet
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folder(path.parent)
     key = Fernet.generate_key()
     try:
         # O_EXCL: when two processes race, exactly one writes and the other reads its key.
@@ -77,14 +78,22 @@ class SecretBox:
 
     def decrypt(self, token: str | None) -> dict[str, Any]:
         """The secret values of a token; a token made with another key is a ``ConfigurationError``."""
-        from cryptography.fernet import InvalidToken
-
         if not token:
             return {}
+        return self.decrypt_value(token)
+
+    def encrypt_value(self, value: Any) -> str:
+        """One JSON value as a token (a secret of a deployment's ``infra_overrides``)."""
+        return self._fernet.encrypt(json.dumps(value).encode()).decode()
+
+    def decrypt_value(self, token: str) -> Any:
+        """The value of a token; a token made with another key is a ``ConfigurationError``."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken:
             raise ConfigurationError(
-                "a block secret cannot be decrypted: the encryption key differs from the one it was saved "
+                "a secret cannot be decrypted: the encryption key differs from the one it was saved "
                 "with (check SLUICE_ENCRYPTION_KEY or $SLUICE_HOME/encryption.key)"
             ) from None

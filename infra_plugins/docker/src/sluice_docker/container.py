@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import field_validator
 
-from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureResult
+from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureResult, looks_secret
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice.infrastructure import default_engine_image
 from sluice_docker.engine import (
@@ -33,7 +33,6 @@ __all__ = ["DockerContainer", "DockerRegistry", "ImagePullPolicy"]
 
 logger = logging.getLogger("sluice.infrastructure.docker")
 
-_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 _NAME_ATTEMPTS = 20
 _PULL_FLAG = {
     ImagePullPolicy.ALWAYS: "always",
@@ -114,7 +113,7 @@ class DockerContainer(InfrastructureBlock):
         for key, value in sorted(self.labels.items()):
             arguments += ["--label", f"{key}={value}"]
         for key, value in sorted(self.container_environment().items()):
-            shown = "********" if any(marker in key.upper() for marker in _SECRET_MARKERS) else value
+            shown = "********" if looks_secret(key) else value
             arguments += ["--env", f"{key}={shown}"]
         for volume in self.volumes:
             arguments += ["--volume", volume]

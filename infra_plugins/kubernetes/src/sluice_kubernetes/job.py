@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar
 import yaml
 from pydantic import Field, field_validator
 
-from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureResult
+from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureResult, looks_secret
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice.infrastructure import default_engine_image
 from sluice_kubernetes.cluster import KubernetesClusterConfig, api_client
@@ -23,7 +23,6 @@ from sluice_kubernetes.watching import container_exit_code, follow_log, waiting_
 
 logger = logging.getLogger("sluice.infrastructure.kubernetes")
 
-_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 _STARTED_PHASES = ("Running", "Succeeded", "Failed")
 _FINISHED_PHASES = ("Succeeded", "Failed")
 
@@ -121,7 +120,7 @@ class KubernetesJob(InfrastructureBlock):
         """The Job manifest as YAML, secret-looking environment values masked."""
         manifest = copy.deepcopy(self.build_job())
         for item in engine_container(manifest).get("env") or []:
-            if "value" in item and any(marker in str(item.get("name", "")).upper() for marker in _SECRET_MARKERS):
+            if "value" in item and looks_secret(str(item.get("name", ""))):
                 item["value"] = "********"
         return yaml.safe_dump(manifest, sort_keys=False)
 

@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from sluice.blocks import InfrastructureBlock, InfrastructureResult
+from sluice.blocks import InfrastructureBlock, InfrastructureResult, looks_secret
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 
 #: Environment variables whose values ``preview()`` masks.
-_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 _POLL_SECONDS = 0.05
 
 
@@ -144,7 +143,7 @@ class Process(InfrastructureBlock):
                 parts += ["-u", key]
         for key, value in sorted(self.env.items()):
             if value is not None:
-                shown = "********" if any(marker in key.upper() for marker in _SECRET_MARKERS) else value
+                shown = "********" if looks_secret(key) else value
                 parts.append(f"{key}={shown}")
         line = shlex.join(parts + command) if len(parts) > 1 else shlex.join(command)
         directory = shlex.quote(self.working_dir) if self.working_dir else '"$(mktemp -d)"'

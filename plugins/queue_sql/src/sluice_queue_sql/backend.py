@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -63,8 +64,9 @@ class SqlQueueBackend:
 
     # -- claims --------------------------------------------------------------------------------
 
-    def claim_runs(self, request: ClaimRequest) -> list[Any]:
-        """Claim up to ``request.limit`` due runs for the agent in one transaction (see ``claim``)."""
+    def claim_runs(self, request: ClaimRequest, build_answer: Callable[[Any], Any] | None = None) -> list[Any]:
+        """Claim up to ``request.limit`` due runs for the agent in one transaction (see ``claim``);
+        with ``build_answer``, the answers built inside it."""
         if request.limit <= 0:
             return []
         now = utcnow()
@@ -74,7 +76,7 @@ class SqlQueueBackend:
         for attempt in range(1, _ATTEMPTS + 1):
             session = self.database.session()
             try:
-                runs = _claims().claim(session, request, lock=not self.is_sqlite)
+                runs = _claims().claim(session, request, lock=not self.is_sqlite, build_answer=build_answer)
                 session.commit()
                 return runs
             except OperationalError as exc:

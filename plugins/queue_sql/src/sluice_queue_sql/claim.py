@@ -12,12 +12,13 @@ PostgreSQL: row locks, so claims on different queues run side by side):
    ``FOR NO KEY UPDATE SKIP LOCKED``, so concurrent claims take different runs without waiting.
 4. Lock (PostgreSQL) and count the active runs of the candidates' limited deployments.
 5. Admit candidates while the request's limit, their queue's and their deployment's slots allow;
-   set them PENDING with the agent's id and a state-history row.
+   build the answer of each (the server's callback) and set them PENDING with the agent's id and a
+   state-history row. A run whose answer cannot be built (a corrupt row) is set CRASHED instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -211,47 +212,79 @@ def admit(session: Session, runs: Sequence[Any], slots: Sequence[QueueSlot], lim
 
 def mark_pending(session: Session, runs: Sequence[Any], agent_id: UUID, now: datetime) -> None:
     """Set ``runs`` PENDING for ``agent_id`` with a history row each (bulk statements)."""
-    history: list[dict[str, Any]] = []
-    values: list[dict[str, Any]] = []
+    history = []
     for run in runs:
         history.append(apply_state(run, _PENDING, now))
         run.agent_id = agent_id
-        values.append(
-            {
-                "run_id": run.id,
-                "state_type": run.state_type,
-                "state_name": run.state_name,
-                "state_timestamp": now,
-                "state_message": None,
-                "next_scheduled_start_time": None,
-                "end_time": run.end_time,
-                "updated": now,
-                "agent_id": agent_id,
-            }
-        )
+    _write_states(session, runs, history, now)
+
+
+def mark_unreadable(session: Session, failures: Sequence[tuple[Any, Exception]], now: datetime) -> None:
+    """End runs whose answer could not be built CRASHED, each with the error in its message.
+
+    Such a run can never start (its agent could not read it either); left SCHEDULED it would be
+    the first candidate of every claim and hold the queue up.
+    """
+    history = []
+    for run, error in failures:
+        message = f"Sluice could not hand this run to an agent, its stored data cannot be read: {_describe(error)}"
+        history.append(apply_state(run, StateCreate(type=StateType.CRASHED, message=message[:2000]), now))
+    _write_states(session, [run for run, _ in failures], history, now)
+
+
+def _describe(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {' '.join(line.strip() for line in lines[:3])}"
+
+
+def _write_states(session: Session, runs: Sequence[Any], history: list[dict[str, Any]], now: datetime) -> None:
+    """Write the state columns of ``runs`` (plain rows, changed by ``apply_state``) and their history rows."""
+    if not runs:
+        return
+    values = [
+        {
+            "run_id": run.id,
+            "state_type": run.state_type,
+            "state_name": run.state_name,
+            "state_timestamp": now,
+            "state_message": run.state_message,
+            "next_scheduled_start_time": run.next_scheduled_start_time,
+            "end_time": run.end_time,
+            "updated": now,
+            "agent_id": run.agent_id,
+        }
+        for run in runs
+    ]
     table = FlowRunTable.__table__
     statement = (
         update(table)
         .where(table.c.id == bindparam("run_id"))
-        .values(
-            {
-                name: bindparam(name)
-                for name in (
-                    "state_type",
-                    "state_name",
-                    "state_timestamp",
-                    "state_message",
-                    "next_scheduled_start_time",
-                    "end_time",
-                    "updated",
-                    "agent_id",
-                )
-            }
-        )
+        .values({name: bindparam(name) for name in values[0] if name != "run_id"})
     )
     connection = session.connection()
     connection.execute(statement, values)
     connection.execute(insert(FlowRunStateTable.__table__), history)
+
+
+def build_answers(
+    runs: Sequence[Any], agent_id: UUID, now: datetime, build_answer: Callable[[Any], Any]
+) -> tuple[list[Any], list[Any], list[tuple[Any, Exception]]]:
+    """``build_answer`` of each run as it will be once claimed (PENDING, for ``agent_id``).
+
+    Returns the runs it succeeded for, their answers, and the runs it raised for with the error.
+    """
+    claimed, answers, failures = [], [], []
+    for run in runs:
+        pending = SimpleNamespace(**vars(run))
+        apply_state(pending, _PENDING, now)
+        pending.agent_id = agent_id
+        try:
+            answers.append(build_answer(pending))
+        except Exception as exc:  # one unreadable row must not stop the claim of the others
+            failures.append((run, exc))
+            continue
+        claimed.append(run)
+    return claimed, answers, failures
 
 
 def touch_queues(session: Session, queues: Sequence[WorkQueueTable], now: datetime) -> None:
@@ -332,10 +365,21 @@ def claimable_now(session: Session, request: ClaimRequest, horizon: datetime) ->
     return bool(_admissible(session, request, lock=False, horizon=horizon)[1])
 
 
-def claim(session: Session, request: ClaimRequest, lock: bool) -> list[Any]:
-    """Run steps 1–5 in ``session``'s transaction (the caller commits) and return the claimed runs."""
+def claim(
+    session: Session, request: ClaimRequest, lock: bool, build_answer: Callable[[Any], Any] | None = None
+) -> list[Any]:
+    """Run steps 1–5 in ``session``'s transaction (the caller commits) and return the claimed runs.
+
+    With ``build_answer`` the answer of each run is built here, inside the transaction, and the
+    answers are returned instead: a run whose answer cannot be built is set CRASHED rather than
+    PENDING, so no error after the commit can leave runs PENDING that no agent received.
+    """
     queues, admitted, now = _admissible(session, request, lock)
+    answers: list[Any] = admitted
+    if admitted and build_answer is not None:
+        admitted, answers, failures = build_answers(admitted, request.agent_id, now, build_answer)
+        mark_unreadable(session, failures, now)
     if admitted:
         mark_pending(session, admitted, request.agent_id, now)
     touch_queues(session, queues, now)
-    return admitted
+    return answers

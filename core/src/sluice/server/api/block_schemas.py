@@ -15,6 +15,7 @@ from sluice.schemas.blocks import BlockSchema, BlockSchemaCreate, BlockSchemaFil
 from sluice.server.api.block_types import find_block_type
 from sluice.server.api.common import get_or_404, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
+from sluice.server.api.responses import already_there
 from sluice.server.database.tables import BlockSchemaTable, BlockTypeTable
 from sluice.server.database.types import utcnow
 
@@ -34,7 +35,7 @@ def to_block_schema(row: BlockSchemaTable, slug: str | None) -> BlockSchema:
     return schema
 
 
-@router.post("/", response_model=BlockSchema, status_code=status.HTTP_201_CREATED)
+@router.post("/", response_model=BlockSchema, status_code=status.HTTP_201_CREATED, responses=already_there(BlockSchema))
 def create_block_schema(body: BlockSchemaCreate, session: SessionDep, response: Response) -> BlockSchema:
     """Register a schema of a block type; the same checksum again returns the stored one (200)."""
     block_type = find_block_type(session, body.block_type_slug)

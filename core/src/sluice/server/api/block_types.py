@@ -12,6 +12,7 @@ from sluice.errors import ObjectNotFound
 from sluice.schemas.blocks import BlockType, BlockTypeCreate, BlockTypeFilter
 from sluice.server.api.common import get_or_404, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
+from sluice.server.api.responses import already_there
 from sluice.server.database.tables import BlockTypeTable
 from sluice.server.database.types import utcnow
 
@@ -26,7 +27,7 @@ def find_block_type(session: Session, slug: str) -> BlockTypeTable:
     return found
 
 
-@router.post("/", response_model=BlockType, status_code=status.HTTP_201_CREATED)
+@router.post("/", response_model=BlockType, status_code=status.HTTP_201_CREATED, responses=already_there(BlockType))
 def create_block_type(body: BlockTypeCreate, session: SessionDep, response: Response) -> BlockTypeTable:
     """Register a block type; a slug already registered is updated in place (200)."""
     existing = session.scalars(select(BlockTypeTable).where(BlockTypeTable.slug == body.slug)).first()

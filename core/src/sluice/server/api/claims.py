@@ -7,9 +7,10 @@ an ``await`` on the queue backend, so a thousand waiting agents cost no threads.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Coroutine
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import anyio.to_thread
@@ -19,7 +20,7 @@ from sluice.queues import ClaimRequest
 from sluice.schemas.agents import ClaimFlowRuns
 from sluice.schemas.flow_runs import FlowRun
 from sluice.server.api.flow_runs import to_flow_run
-from sluice.server.api.responses import model_response
+from sluice.server.api.responses import JSON, model_json
 from sluice.server.queue_backend import get_app_queue_backend
 
 router = APIRouter(prefix="/work_queues", tags=["Work queues"])
@@ -44,12 +45,30 @@ async def claim_flow_runs(body: ClaimFlowRuns, request: Request) -> Response:
     deadline = time.monotonic() + body.wait_seconds
     while True:
         version = backend.work_version()
-        runs = await anyio.to_thread.run_sync(partial(backend.claim_runs, claim))
+        answers = await anyio.to_thread.run_sync(partial(_claim_answers, backend, claim))
         remaining = deadline - time.monotonic()
-        if runs or remaining <= 0:
-            return model_response([to_flow_run(run) for run in runs])
+        if answers or remaining <= 0:
+            return Response(content=b"[" + b",".join(answers) + b"]", media_type=JSON)
         if not await _wait_unless_disconnected(backend.wait_for_work(claim, remaining, since=version), request):
-            return model_response([])  # nobody would receive the runs: leave them for another agent
+            return Response(content=b"[]", media_type=JSON)  # nobody would receive the runs: leave them
+
+
+def flow_run_json(run: Any) -> bytes:
+    """A claimed run's answer, as JSON: built inside the claim's transaction (see ``claim_runs``),
+    so a run that cannot be serialised is never left PENDING."""
+    return model_json(to_flow_run(run, strict=True))
+
+
+def _claim_answers(backend: Any, claim: ClaimRequest) -> list[bytes]:
+    if _takes_build_answer(type(backend)):
+        return backend.claim_runs(claim, build_answer=flow_run_json)
+    # A backend written before ``build_answer``: its answers can only be built after its commit.
+    return [flow_run_json(run) for run in backend.claim_runs(claim)]
+
+
+@lru_cache(maxsize=8)
+def _takes_build_answer(backend_class: type) -> bool:
+    return "build_answer" in inspect.signature(backend_class.claim_runs).parameters
 
 
 async def _wait_unless_disconnected(waiting: Coroutine[Any, Any, None], request: Request) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
+from pydantic import ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,14 +24,17 @@ from sluice.schemas.flow_runs import FlowRun
 from sluice.schemas.states import StateCreate, StateType
 from sluice.server.api import deployment_backfill
 from sluice.server.api.common import ensure_flow, ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any
-from sluice.server.api.deps import DatabaseDep, ReadSessionDep, SessionDep
+from sluice.server.api.deps import ReadSessionDep, SessionDep, SettingsDep, secret_box_of
 from sluice.server.api.flow_runs import insert_flow_run, to_flow_run
-from sluice.server.api.parameters import check_parameter_schema, validate_parameters
-from sluice.server.api.responses import model_response
+from sluice.server.api.parameters import check_parameter_schema, check_parameters_size, validate_parameters
+from sluice.server.api.responses import already_there, model_response, repaired_model
 from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
+from sluice.server.encryption import SecretBox
 from sluice.server.models.deployment_schedules import resolve_schedule_values
 from sluice.server.models.scheduled_runs import delete_future_scheduled_runs, delete_outdated_runs, scheduling_snapshot
+from sluice.server.secret_overrides import masked_overrides, protected_overrides, revealed_overrides
+from sluice.settings import Settings
 
 router = APIRouter(prefix="/deployments", tags=["Deployments"])
 
@@ -58,10 +62,20 @@ _SORTS = {
 }
 
 
-def to_deployment(row: DeploymentTable, flow_name: str | None) -> Deployment:
-    """The API form of a deployment row."""
-    deployment = Deployment.model_validate(row, from_attributes=True)
+def to_deployment(row: DeploymentTable, flow_name: str | None, secrets: SecretBox | None = None) -> Deployment:
+    """The API form of a deployment row (a corrupt row with its unfit fields at their defaults).
+
+    Secret ``infra_overrides`` are masked, or decrypted with ``secrets`` (``include_secrets=true``).
+    """
+    try:
+        deployment = Deployment.model_validate(row, from_attributes=True)
+    except ValidationError:
+        deployment = repaired_model(Deployment, row, f"deployment {row.id}")
     deployment.flow_name = flow_name
+    if secrets is None:
+        deployment.infra_overrides = masked_overrides(deployment.infra_overrides)
+    else:
+        deployment.infra_overrides = revealed_overrides(deployment.infra_overrides, secrets)
     return deployment
 
 
@@ -73,7 +87,8 @@ def _column_values(body: DeploymentCreate | DeploymentUpdate, exclude_unset: boo
     return body.model_dump(exclude_unset=exclude_unset, exclude={"name", "flow_id", "flow_name"})
 
 
-def _check_references(session: Session, values: dict[str, Any]) -> None:
+def _check_references(session: Session, values: dict[str, Any], settings: Settings) -> None:
+    check_parameters_size(values.get("parameters"), settings.server_max_parameters_bytes, "the deployment")
     check_parameter_schema(values.get("parameter_openapi_schema"))
     for field in ("storage_document_id", "infrastructure_document_id"):
         if values.get(field) is not None:
@@ -98,8 +113,8 @@ def _keep_fields_left_out(values: dict[str, Any], given: set[str]) -> None:
         values.pop("schedule", None)
 
 
-@router.post("/", response_model=Deployment, status_code=status.HTTP_201_CREATED)
-def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
+@router.post("/", response_model=Deployment, status_code=status.HTTP_201_CREATED, responses=already_there(Deployment))
+def create_deployment(body: DeploymentCreate, session: SessionDep, settings: SettingsDep, request: Request) -> Response:
     """Create a deployment, or replace the fields of the one with the same flow and name (200, same id).
 
     On an existing deployment, ``schedules``, ``schedule``, ``max_lateness``, ``concurrency_limit``
@@ -113,7 +128,7 @@ def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
             flow = get_or_404(session, FlowTable, body.flow_id, "flow")
         else:
             flow = ensure_flow(session, body.flow_name or "")
-        _check_references(session, values)
+        _check_references(session, values, settings)
         ensure_work_queue(session, body.work_queue_name)
         query = select(DeploymentTable).where(DeploymentTable.flow_id == flow.id, DeploymentTable.name == body.name)
         existing = session.scalars(query.with_for_update()).first()
@@ -121,6 +136,11 @@ def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
         status_code = status.HTTP_201_CREATED
         if existing is not None:
             _keep_fields_left_out(values, body.model_fields_set)
+        values["infra_overrides"] = protected_overrides(
+            values.get("infra_overrides"),
+            existing.infra_overrides if existing is not None else None,
+            lambda: secret_box_of(request.app),
+        )
         resolve_schedule_values(values, existing.schedules if existing is not None else ())
         if existing is None:
             row = DeploymentTable(id=uuid4(), name=body.name, flow_id=flow.id, created=now, updated=now, **values)
@@ -144,22 +164,32 @@ def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _secrets_if(include_secrets: bool, request: Request) -> SecretBox | None:
+    return secret_box_of(request.app) if include_secrets else None
+
+
 @router.get("/{deployment_id}", response_model=Deployment)
-def read_deployment(deployment_id: UUID, session: ReadSessionDep) -> Response:
-    """Read a deployment by id."""
+def read_deployment(
+    deployment_id: UUID, session: ReadSessionDep, request: Request, include_secrets: bool = False
+) -> Response:
+    """Read a deployment by id; secret ``infra_overrides`` masked unless ``include_secrets=true``."""
     row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
-    return model_response(to_deployment(row, _flow_name(session, row.flow_id)))
+    secrets = _secrets_if(include_secrets, request)
+    return model_response(to_deployment(row, _flow_name(session, row.flow_id), secrets))
 
 
 @router.get("/name/{flow_name}/{deployment_name}", response_model=Deployment)
-def read_deployment_by_name(flow_name: str, deployment_name: str, database: DatabaseDep) -> Response:
-    """Read a deployment by its flow's name and its own."""
+def read_deployment_by_name(
+    flow_name: str, deployment_name: str, request: Request, include_secrets: bool = False
+) -> Response:
+    """Read a deployment by its flow's name and its own; secret ``infra_overrides`` masked unless
+    ``include_secrets=true``."""
     # A hot read: its session is opened here rather than through ReadSessionDep (see create_flow_run).
-    with database.read_session() as session:
+    with request.app.state.database.read_session() as session:
         row = session.scalars(_BY_NAME, {"flow_name": flow_name, "deployment_name": deployment_name}).first()
     if row is None:
         raise ObjectNotFound(f"deployment {flow_name}/{deployment_name} not found")
-    return model_response(to_deployment(row, flow_name))
+    return model_response(to_deployment(row, flow_name, _secrets_if(include_secrets, request)))
 
 
 @router.post("/filter", response_model=list[Deployment])
@@ -186,11 +216,17 @@ def filter_deployments(session: ReadSessionDep, body: DeploymentFilter | None = 
 
 
 @router.patch("/{deployment_id}", response_model=Deployment)
-def update_deployment(deployment_id: UUID, body: DeploymentUpdate, session: SessionDep) -> Response:
-    """Change the fields given; the others keep their values."""
+def update_deployment(
+    deployment_id: UUID, body: DeploymentUpdate, session: SessionDep, settings: SettingsDep, request: Request
+) -> Response:
+    """Change the fields given; the others keep their values (a secret override sent as
+    ``********`` keeps its stored value)."""
     row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
     values = _column_values(body, exclude_unset=True)
-    _check_references(session, values)
+    _check_references(session, values, settings)
+    if values.get("infra_overrides"):
+        box = lambda: secret_box_of(request.app)  # noqa: E731
+        values["infra_overrides"] = protected_overrides(values["infra_overrides"], row.infra_overrides, box)
     ensure_work_queue(session, values.get("work_queue_name"))
     before = scheduling_snapshot(row)
     resolve_schedule_values(values, row.schedules)
@@ -235,20 +271,29 @@ def set_schedule_inactive(deployment_id: UUID, session: SessionDep) -> Response:
     return _set_schedule_active(session, deployment_id, False)
 
 
-@router.post("/{deployment_id}/create_flow_run", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{deployment_id}/create_flow_run",
+    response_model=FlowRun,
+    status_code=status.HTTP_201_CREATED,
+    responses=already_there(FlowRun),
+)
 def create_flow_run_from_deployment(
-    deployment_id: UUID, database: DatabaseDep, body: DeploymentFlowRunCreate | None = None
+    deployment_id: UUID, request: Request, body: DeploymentFlowRunCreate | None = None
 ) -> Response:
     """Create a run of the deployment: parameters merged over its defaults and checked against its
     parameter schema (a wrong one is a 422 naming it); SCHEDULED for now unless ``state`` says otherwise."""
     # The hottest write of the API: it opens its session itself rather than through SessionDep,
     # which saves FastAPI's dependency-with-yield machinery on every call.
     body = body or DeploymentFlowRunCreate()
-    with database.session() as session:
+    state = request.app.state
+    with state.database.session() as session:
         deployment = session.execute(_FOR_NEW_RUN, {"id": deployment_id}).first()
         if deployment is None:
             raise ObjectNotFound(f"deployment {deployment_id} not found")
         parameters = {**deployment.parameters, **body.parameters}
+        if body.parameters:  # the deployment's own were checked when they were saved
+            limit = state.settings.server_max_parameters_bytes
+            check_parameters_size(parameters, limit, f"a run of deployment {deployment.name!r}")
         validate_parameters(parameters, deployment.parameter_openapi_schema, f"deployment {deployment.name!r}")
         values = {
             "flow_id": deployment.flow_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -52,13 +52,18 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
-async def get_secret_box(request: Request) -> SecretBox:
-    """The app's block-secret encryption, its key loaded on first use."""
-    state = request.app.state
+def secret_box_of(app: Any) -> SecretBox:
+    """The app's encryption of secrets, its key loaded (or created) on first use."""
+    state = app.state
     box = getattr(state, "secret_box", None)
     if box is None:
         box = state.secret_box = SecretBox(load_key(state.settings))
     return box
+
+
+async def get_secret_box(request: Request) -> SecretBox:
+    """The app's block-secret encryption, its key loaded on first use."""
+    return secret_box_of(request.app)
 
 
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]

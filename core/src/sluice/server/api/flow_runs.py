@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Response, status
+from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,8 +23,9 @@ from sluice.schemas.flow_runs import (
 )
 from sluice.schemas.states import SetStateRequest, SetStateResult, StateCreate, StateType
 from sluice.server.api.common import ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any, paginate
-from sluice.server.api.deps import ReadSessionDep, SessionDep
-from sluice.server.api.responses import model_response
+from sluice.server.api.deps import ReadSessionDep, SessionDep, SettingsDep
+from sluice.server.api.parameters import check_parameters_size
+from sluice.server.api.responses import already_there, model_response, repaired_model
 from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 from sluice.server.names import generate_run_name
@@ -40,9 +42,18 @@ _SORTS = {
 }
 
 
-def to_flow_run(row: Any) -> FlowRun:
-    """The API form of a flow-run row, with its current state."""
-    run = FlowRun.model_validate(row, from_attributes=True)
+def to_flow_run(row: Any, strict: bool = False) -> FlowRun:
+    """The API form of a flow-run row, with its current state.
+
+    A corrupt row is answered with its unfit fields at their defaults (``repaired_model``), unless
+    ``strict``: a claim hands a run to an agent exactly as stored, or not at all.
+    """
+    try:
+        run = FlowRun.model_validate(row, from_attributes=True)
+    except ValidationError:
+        if strict:
+            raise
+        run = repaired_model(FlowRun, row, f"flow run {row.id}")
     run.state = current_state(row)
     return run
 
@@ -116,12 +127,14 @@ def _find_by_idempotency_key(session: Session, flow_id: UUID, key: str) -> FlowR
     return session.scalars(_BY_IDEMPOTENCY_KEY, {"flow_id": flow_id, "key": key}).first()
 
 
-@router.post("/", response_model=FlowRun, status_code=status.HTTP_201_CREATED)
-def create_flow_run(body: FlowRunCreate, session: SessionDep) -> Response:
+@router.post("/", response_model=FlowRun, status_code=status.HTTP_201_CREATED, responses=already_there(FlowRun))
+def create_flow_run(body: FlowRunCreate, session: SessionDep, settings: SettingsDep) -> Response:
     """Create a flow run directly (``@flow`` calls, subflows). Without a state it is PENDING.
 
-    An idempotency key already used for the flow answers 200 with the existing run.
+    An idempotency key already used for the flow answers 200 with the existing run. Parameters
+    larger than ``SLUICE_SERVER_MAX_PARAMETERS_BYTES`` are a 413.
     """
+    check_parameters_size(body.parameters, settings.server_max_parameters_bytes, "the flow run")
     get_or_404(session, FlowTable, body.flow_id, "flow")
     if body.deployment_id is not None:
         get_or_404(session, DeploymentTable, body.deployment_id, "deployment")

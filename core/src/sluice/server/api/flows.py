@@ -11,7 +11,7 @@ from sluice.errors import ObjectNotFound
 from sluice.schemas.flows import Flow, FlowCreate, FlowFilter, FlowSort
 from sluice.server.api.common import get_or_404, insert_if_missing, json_list_has_any, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
-from sluice.server.api.responses import model_response
+from sluice.server.api.responses import already_there, model_response
 from sluice.server.database.tables import FlowTable
 from sluice.server.database.types import utcnow
 
@@ -29,7 +29,7 @@ def to_flow(row: FlowTable) -> Flow:
     return Flow.model_validate(row, from_attributes=True)
 
 
-@router.post("/", response_model=Flow, status_code=status.HTTP_201_CREATED)
+@router.post("/", response_model=Flow, status_code=status.HTTP_201_CREATED, responses=already_there(Flow))
 def create_flow(body: FlowCreate, session: SessionDep) -> Response:
     """Create a flow; an existing name returns the existing flow (200) unchanged."""
     now = utcnow()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
-from sluice.errors import ConfigurationError, ObjectNotFound
-from sluice.schemas.logs import Log, LogCreate, LogFilter
+from sluice.errors import ObjectNotFound, PayloadTooLarge
+from sluice.schemas.logs import MAX_LOG_BATCH, Log, LogCreate, LogFilter
 from sluice.server.api.common import paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep
 from sluice.server.api.responses import model_response
@@ -15,15 +15,17 @@ from sluice.server.database.types import utcnow
 
 router = APIRouter(prefix="/logs", tags=["Logs"])
 
-#: The most records one ``POST /api/logs/`` may carry.
-MAX_BATCH = 10_000
-
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
 def create_logs(records: list[LogCreate], session: SessionDep) -> dict[str, int]:
-    """Store a batch of log records; every flow run they name must exist (404 otherwise)."""
-    if len(records) > MAX_BATCH:
-        raise ConfigurationError(f"at most {MAX_BATCH} log records per request, got {len(records)}")
+    """Store a batch of log records; every flow run they name must exist (404 otherwise).
+
+    At most ``MAX_LOG_BATCH`` records (a 413 otherwise); over-long messages are stored cut.
+    """
+    if len(records) > MAX_LOG_BATCH:
+        raise PayloadTooLarge(
+            f"at most {MAX_LOG_BATCH} log records per request, got {len(records)}: send them in several requests"
+        )
     run_ids = {record.flow_run_id for record in records}
     if run_ids:
         found = set(session.scalars(select(FlowRunTable.id).where(FlowRunTable.id.in_(run_ids))))

@@ -1,10 +1,27 @@
-"""Checking flow-run parameters against a deployment's parameter schema (JSON Schema)."""
+"""Checking flow-run parameters: their size, and against a deployment's parameter schema (JSON Schema)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sluice.errors import ConfigurationError
+from sluice.errors import ConfigurationError, PayloadTooLarge
+
+
+def check_parameters_size(parameters: dict[str, Any] | None, limit: int, where: str) -> None:
+    """Refuse ``parameters`` larger than ``limit`` bytes as compact UTF-8 JSON (``PayloadTooLarge``, a 413).
+
+    Every copy of a deployment's parameters goes into each of its runs' rows, and an agent hands
+    them to the flow on its command line or environment: large data belongs in a file or a block.
+    """
+    if not parameters:
+        return
+    size = len(json.dumps(parameters, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"the parameters of {where} are {size} bytes as JSON, more than the server's limit of {limit} "
+            "(SLUICE_SERVER_MAX_PARAMETERS_BYTES); pass large data by reference, e.g. a path in storage"
+        )
 
 
 def check_parameter_schema(schema: dict[str, Any] | None) -> None:

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from sluice.server.database.types import load_stored_json
+from sluice.server.private_files import create_private_file, make_private_folder
 from sluice.settings import Settings, get_settings
 
 #: Execution option marking a read-only connection (SQLite: deferred ``BEGIN``).
@@ -74,13 +76,16 @@ class Database:
 
 def _sqlite_engine(url: str, settings: Settings) -> Engine:
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
+        make_private_folder(path.parent)
+        create_private_file(path)  # before SQLite creates it with the umask's mode, readable by all
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout},
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        json_deserializer=load_stored_json,
     )
     busy_ms = int(settings.sqlite_busy_timeout * 1000)
 
