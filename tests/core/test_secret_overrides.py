@@ -78,7 +78,8 @@ def test_the_agent_starts_the_flow_with_the_secret_value(deployment: Any, tmp_pa
 def test_overrides_loaded_changed_and_applied_keep_the_secret_value(deployment: Any) -> None:
     from sluice.deployments import Deployment
 
-    loaded = Deployment(name="local", flow_name="write-env").load()
+    loaded = Deployment(name="local", flow_name="write-env")
+    assert loaded.load()
     assert loaded.infra_overrides["env.API_TOKEN"] == "********"
     loaded.infra_overrides = {**loaded.infra_overrides, "env.GREETING": "bye"}  # the mask is sent back
     loaded.apply(upload=False)
