@@ -37,9 +37,8 @@ def _store_raw_json(app: Any, table_name: str, column: str, row_id: str, text: s
         assert connection.execute(statement, {"value": text, "id": UUID(row_id)}).rowcount == 1
 
 
-def _sqlite_only(app: Any) -> None:
-    if not app.state.database.is_sqlite:
-        pytest.skip("PostgreSQL never stored lone surrogates or NaN: jsonb refuses them")
+#: Rows only SQLite ever stored: PostgreSQL's jsonb refused lone surrogates and NaN from the start.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -62,8 +61,8 @@ def _ids_in(api: httpx.Client, state_type: str) -> set[str]:
     return {run["id"] for run in runs}
 
 
+@sqlite_only
 def test_a_run_stored_with_a_lone_surrogate_is_read_with_a_replacement_character(app, api, deployment_id):
-    _sqlite_only(app)
     (run_id,) = _new_runs(api, deployment_id, 1)
     _store_raw_json(app, "flow_run", "parameters", run_id, '{"name": "\\ud800"}')
 
@@ -73,8 +72,8 @@ def test_a_run_stored_with_a_lone_surrogate_is_read_with_a_replacement_character
     assert response.json()["parameters"] == {"name": "\ufffd"}
 
 
+@sqlite_only
 def test_a_run_stored_with_nan_is_read_with_null(app, api, deployment_id):
-    _sqlite_only(app)
     (run_id,) = _new_runs(api, deployment_id, 1)
     _store_raw_json(app, "flow_run", "parameters", run_id, '{"x": NaN, "y": Infinity}')
 
@@ -84,8 +83,8 @@ def test_a_run_stored_with_nan_is_read_with_null(app, api, deployment_id):
     assert response.json()["parameters"] == {"x": None, "y": None}
 
 
+@sqlite_only
 def test_runs_stored_with_lone_surrogates_do_not_break_the_filter(app, api, deployment_id):
-    _sqlite_only(app)
     run_ids = _new_runs(api, deployment_id, 3)
     _store_raw_json(app, "flow_run", "tags", run_ids[1], '["\\udfff"]')
 
@@ -95,8 +94,8 @@ def test_runs_stored_with_lone_surrogates_do_not_break_the_filter(app, api, depl
     assert {run["id"] for run in response.json()} == set(run_ids)
 
 
+@sqlite_only
 def test_a_deployment_stored_with_a_lone_surrogate_is_listed(app, api, deployment_id):
-    _sqlite_only(app)
     _store_raw_json(app, "deployment", "parameters", deployment_id, '{"rows": "\\udc80"}')
 
     response = api.post("/api/deployments/filter", json={})
@@ -105,8 +104,8 @@ def test_a_deployment_stored_with_a_lone_surrogate_is_listed(app, api, deploymen
     assert response.json()[0]["parameters"] == {"rows": "\ufffd"}
 
 
+@sqlite_only
 def test_a_claim_hands_out_a_run_stored_with_a_lone_surrogate_with_the_others(app, api, deployment_id):
-    _sqlite_only(app)
     run_ids = _new_runs(api, deployment_id, 3)
     _store_raw_json(app, "flow_run", "parameters", run_ids[0], '{"name": "\\ud800"}')
 
