@@ -34,16 +34,19 @@ def list_plugins(
     from rich.text import Text
 
     table = Table(title="Plugins")
-    for column in ("Plugin", "Distribution", "Version", "Status", "Hooks", "Provides", "Errors"):
+    table.add_column("Plugin")
+    table.add_column("Distribution", no_wrap=True)
+    for column in ("Version", "Status", "Hooks", "Provides"):
         table.add_column(column)
     for plugin in plugins:
         provides = ", ".join(f"{kind}: {', '.join(slugs)}" for kind, slugs in plugin.slugs.items())
         status = Text(plugin.status, style="green" if plugin.status == "ok" else "red")
-        errors = Text("\n".join(plugin.errors), style="red")  # Text: a bracket in an error is not markup
-        table.add_row(
-            plugin.name, plugin.distribution, plugin.version, status, ", ".join(plugin.hooks), provides, errors
-        )
-    Console().print(table)
+        table.add_row(plugin.name, plugin.distribution, plugin.version, status, ", ".join(plugin.hooks), provides)
+    console = Console()
+    console.print(table)
+    for plugin in plugins:
+        for error in plugin.errors:  # Text: a bracket in an error message is not rich markup
+            console.print(Text(f"{plugin.name} ({plugin.distribution} {plugin.version}): {error}", style="red"))
 
 
 def _try_register_routes(manager: PluginManager) -> None:
