@@ -93,7 +93,6 @@ def locked_client_with_a_plugin_page(
 ) -> Iterator[TestClient]:
     """A client of an app that needs the API key, with the UI and another plugin's page."""
     import sluice_ui
-
     from sluice.server.app import create_app
 
     sluice_plugin_manager.register(sluice_ui, name="ui", distribution="sluice-ui")
