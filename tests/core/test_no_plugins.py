@@ -94,3 +94,12 @@ def test_the_server_starts_and_answers_with_no_plugin(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     assert "Traceback" not in server.output()
+
+
+def test_load_plugins_naming_a_plugin_that_is_not_installed_warns_on_one_line(project: Path) -> None:
+    env = {**no_plugin_environment(project / "home"), "SLUICE_LOAD_PLUGINS": "sluice-crn"}
+    result = subprocess.run([SLUICE, "--help"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Warning: SLUICE_LOAD_PLUGINS names sluice-crn, which is not installed")
+    assert "(did you mean sluice-cron?)" in line and "installed: " in line

@@ -1,7 +1,8 @@
 """Pytest fixtures for plugin authors, installed through the ``pytest11`` entry point.
 
-- ``sluice_plugin_manager``: a fresh plugin manager with no entry points loaded, made the
-  process-wide one for the test; register your plugin on it with ``.register(plugin)``.
+- ``sluice_plugin_manager``: a fresh plugin manager with no entry points loaded (only the core's
+  built-in ``core-services``), made the process-wide one for the test; register your plugin on it
+  with ``.register(plugin)``, which returns its ``PluginInfo`` (a refused plugin is not raised).
 - ``sluice_cli``: a function that runs the ``sluice`` CLI in-process and returns the result.
 - ``sluice_api``: an embedded API on a fresh SQLite database in a temporary ``SLUICE_HOME``, made
   the one ``get_client()`` (hence ``Block.save``/``load`` and ``@flow``) talks to during the test:
