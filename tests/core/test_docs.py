@@ -29,13 +29,14 @@ def documented_signatures() -> dict[str, list[str]]:
     }
 
 
-def test_there_are_six_hooks() -> None:
+def test_there_are_seven_hooks() -> None:
     assert sorted(hookspec_signatures()) == [
         "register_commands",
         "register_infrastructure_blocks",
         "register_queue_backends",
         "register_routes",
         "register_schedules",
+        "register_services",
         "register_storage_blocks",
     ]
 

@@ -94,15 +94,15 @@ class _AcmeCronPlugin:
         register(_AcmeCron)
 
 
-def test_two_plugins_registering_the_same_slug_raise_naming_both_distributions(
+def test_a_slug_two_plugins_register_is_disabled_and_its_lookup_names_both_distributions(
     sluice_plugin_manager: PluginManager,
 ) -> None:
     import sluice_cron
 
     sluice_plugin_manager.register(sluice_cron, name="cron", distribution="sluice-cron", version="0.1.0")
     sluice_plugin_manager.register(_AcmeCronPlugin(), name="acme-cron", distribution="acme-sluice-cron")
-    with pytest.raises(DuplicateSlugError) as caught:
-        sluice_plugin_manager.registry("schedule")
+    with pytest.warns(UserWarning), pytest.raises(DuplicateSlugError) as caught:
+        schedule_from_dict({"type": "cron", "cron": "0 9 * * *"})
     message = str(caught.value)
     assert "'cron'" in message
     assert "sluice-cron" in message

@@ -1,13 +1,17 @@
-"""Background services (server/services/base.py) and the app's lifespan that runs them."""
+"""Background services (server/services/base.py), registered through ``register_services``, and the
+app's lifespan that runs them."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+import logging
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
 
-from sluice.server.services import base
+from sluice.hookspecs import hookimpl
+from sluice.plugins import PluginManager, use_plugin_manager
 from sluice.server.services.base import Service, ServiceRunner
 
 
@@ -46,12 +50,39 @@ def test_a_service_loops_survives_errors_and_stops(settings):
     assert service._task is None
 
 
-def test_the_app_lifespan_runs_registered_services(settings, sluice_plugin_manager, monkeypatch):
+def services_plugin(*classes: type[Any]) -> object:
+    """A plugin registering ``classes`` through ``register_services``."""
+
+    class ServicesPlugin:
+        @hookimpl
+        def register_services(self, register):  # type: ignore[no-untyped-def]
+            for cls in classes:
+                register(cls)
+
+    return ServicesPlugin()
+
+
+@pytest.fixture
+def services_only() -> Iterator[PluginManager]:
+    """A plugin manager without the core's services, in force for the test."""
+    manager = PluginManager(load_entry_points=False, builtins=False)
+    with use_plugin_manager(manager):
+        yield manager
+
+
+def test_the_core_services_come_from_the_built_in_plugin() -> None:
+    entries = PluginManager(load_entry_points=False).registry("service").entries()
+    assert [(entry.slug, entry.plugin, entry.distribution) for entry in entries] == [
+        ("crash_detection", "core-services", "sluice"),
+        ("late_runs", "core-services", "sluice"),
+        ("scheduler", "core-services", "sluice"),
+    ]
+
+
+def test_the_app_lifespan_runs_registered_services(settings, services_only):
     from sluice.server.app import create_app
 
-    monkeypatch.setattr(base, "CORE_SERVICES", [])
-    monkeypatch.setattr(base, "_registered", [])
-    base.register_service(Counter)
+    services_only.register(services_plugin(Counter), name="counter", distribution="sluice-counter")
     Counter.instances.clear()
     app = create_app(settings, run_services=True)
 
@@ -64,11 +95,10 @@ def test_the_app_lifespan_runs_registered_services(settings, sluice_plugin_manag
     asyncio.run(scenario())
 
 
-def test_services_do_not_run_when_disabled(settings, sluice_plugin_manager, monkeypatch):
+def test_services_do_not_run_when_disabled(settings, services_only):
     from sluice.server.app import create_app
 
-    monkeypatch.setattr(base, "CORE_SERVICES", [])
-    monkeypatch.setattr(base, "_registered", [Counter])
+    services_only.register(services_plugin(Counter), name="counter", distribution="sluice-counter")
     Counter.instances.clear()
     app = create_app(settings, run_services=False)
 
@@ -81,13 +111,86 @@ def test_services_do_not_run_when_disabled(settings, sluice_plugin_manager, monk
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_enabled_decides_whether_a_service_runs(settings, monkeypatch, enabled):
+def test_enabled_decides_whether_a_service_runs(settings, services_only, enabled):
     class Optional(Counter):
+        name: ClassVar[str] = "optional"
+
         @classmethod
         def enabled(cls, settings) -> bool:
             return enabled
 
-    monkeypatch.setattr(base, "CORE_SERVICES", [])
-    monkeypatch.setattr(base, "_registered", [Optional])
+    services_only.register(services_plugin(Optional), name="optional", distribution="sluice-optional")
     runner = ServiceRunner.from_registry(None, settings)
     assert len(runner.services) == (1 if enabled else 0)
+
+
+class Unbuildable(Counter):
+    """A service whose constructor raises."""
+
+    name: ClassVar[str] = "unbuildable"
+
+    def __init__(self, database, settings):
+        raise RuntimeError("cannot be built")
+
+
+def test_a_service_that_raises_when_built_is_logged_and_the_others_run(settings, services_only, caplog):
+    services_only.register(services_plugin(Unbuildable, Counter), name="mixed", distribution="sluice-mixed")
+    with caplog.at_level(logging.ERROR, logger="sluice.server.services"):
+        runner = ServiceRunner.from_registry(None, settings)
+    assert [service.name for service in runner.services] == ["counter"]
+    assert "service unbuildable (from sluice-mixed) could not be started" in caplog.text
+    assert "RuntimeError: cannot be built" in caplog.text
+
+
+class Nameless(Service):
+    """A service that forgot its name."""
+
+    async def run_once(self) -> None:
+        pass
+
+
+class Unfinished(Service):
+    """A service without ``run_once``."""
+
+    name: ClassVar[str] = "unfinished"
+
+
+class NotAService:
+    name = "not-a-service"
+
+
+def test_a_service_class_is_checked_at_registration(services_only):
+    services_only.register(
+        services_plugin(Nameless, Unfinished, NotAService, Counter), name="sloppy", distribution="sluice-sloppy"
+    )
+    with pytest.warns(UserWarning):
+        assert services_only.registry("service").slugs() == ["counter"]
+    [info] = [info for info in services_only.plugins() if info.name == "sloppy"]
+    assert "Nameless must set its own 'name'" in (info.error or "")
+    assert "Unfinished is abstract (it does not implement run_once)" in (info.error or "")
+    assert "is not a subclass of sluice.server.services.base.Service" in (info.error or "")
+
+
+def test_two_services_with_one_name_are_both_disabled(services_only):
+    class OtherCounter(Counter):
+        pass
+
+    class Lonely(Counter):
+        name: ClassVar[str] = "lonely"
+
+    services_only.register(services_plugin(Counter), name="one", distribution="sluice-one")
+    services_only.register(services_plugin(OtherCounter, Lonely), name="two", distribution="sluice-two")
+    with pytest.warns(UserWarning, match=r"the service 'counter' is also registered by"):
+        assert services_only.registry("service").slugs() == ["lonely"]
+
+
+def test_a_plugin_raising_in_register_services_leaves_the_other_services(services_only):
+    class FailingPlugin:
+        @hookimpl
+        def register_services(self, register):  # type: ignore[no-untyped-def]
+            raise RuntimeError("services boom")
+
+    services_only.register(FailingPlugin(), name="failing", distribution="sluice-failing")
+    services_only.register(services_plugin(Counter), name="counter", distribution="sluice-counter")
+    with pytest.warns(UserWarning, match=r"register_services raised RuntimeError: services boom"):
+        assert services_only.registry("service").slugs() == ["counter"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from sluice.hookspecs import hookimpl
 from tests.ui.conftest import csrf_token
 
 API_KEY = "correct-horse-battery-staple"
@@ -68,3 +70,64 @@ def test_login_needs_the_csrf_token(locked_client: TestClient) -> None:
     response = locked_client.post("/login", data={"api_key": API_KEY})
     assert response.status_code == 403
     assert locked_client.get("/", follow_redirects=False).status_code == 303
+
+
+# -- the UI login covers other plugins' pages (issue 13, item 7) ------------------------------------
+
+
+def hello_page() -> dict[str, str]:
+    return {"hello": "world"}
+
+
+class HelloPagePlugin:
+    """Another plugin's page, next to the UI."""
+
+    @hookimpl
+    def register_routes(self, app: Any) -> None:
+        app.get("/hello/")(hello_page)
+
+
+@pytest.fixture
+def locked_client_with_a_plugin_page(
+    monkeypatch: pytest.MonkeyPatch, sluice_plugin_manager: Any
+) -> Iterator[TestClient]:
+    """A client of an app that needs the API key, with the UI and another plugin's page."""
+    import sluice_ui
+    from sluice.server.app import create_app
+
+    sluice_plugin_manager.register(sluice_ui, name="ui", distribution="sluice-ui")
+    sluice_plugin_manager.register(HelloPagePlugin(), name="hello", distribution="sluice-hello")
+    monkeypatch.setenv("SLUICE_API_KEY", API_KEY)
+    with TestClient(create_app(run_services=False)) as client:
+        yield client
+
+
+def test_a_ui_login_opens_other_plugins_pages(locked_client_with_a_plugin_page: TestClient) -> None:
+    client = locked_client_with_a_plugin_page
+    token = csrf_token(client.get("/login").text)
+    client.post("/login", data={"csrf_token": token, "api_key": API_KEY, "next": "/"}, follow_redirects=False)
+    assert client.get("/hello/").json() == {"hello": "world"}
+    assert client.get("/api/version").status_code == 401  # the cookie is no API key
+
+
+def test_a_browser_without_a_session_is_sent_from_a_plugin_page_to_the_login(
+    locked_client_with_a_plugin_page: TestClient,
+) -> None:
+    response = locked_client_with_a_plugin_page.get(
+        "/hello/?x=1", headers={"Accept": "text/html"}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fhello%2F%3Fx%3D1"
+
+
+def test_a_script_without_the_key_gets_a_401_from_a_plugin_route(locked_client_with_a_plugin_page: TestClient) -> None:
+    for headers in ({"Accept": "application/json"}, {"Authorization": "Bearer wrong"}):
+        response = locked_client_with_a_plugin_page.get("/hello/", headers=headers, follow_redirects=False)
+        assert response.status_code == 401 and "API key" in response.json()["detail"]
+
+
+def test_the_login_page_and_the_static_files_are_open(locked_client_with_a_plugin_page: TestClient) -> None:
+    client = locked_client_with_a_plugin_page
+    assert client.get("/login").status_code == 200
+    for name in ("style.css", "ui.js", "favicon.svg"):
+        assert client.get(f"/ui-static/{name}").status_code == 200, name

@@ -449,21 +449,15 @@ def get_block_class(slug: str) -> type[Block]:
     An unknown slug raises ``UnknownSlugError`` saying which package to install.
     """
     from sluice.errors import UnknownSlugError
-    from sluice.plugins import get_plugin_manager, package_for_slug
+    from sluice.plugins import get_plugin_manager, unknown_slug_message
 
     manager = get_plugin_manager()
     for kind in BLOCK_KINDS:
-        found = manager.registry(kind).find(slug)
+        found = manager.registry(kind).find(slug)  # a slug two plugins claim raises, naming both
         if found is not None:
             return found
-    known = ", ".join(sorted(s for kind in BLOCK_KINDS for s in manager.registry(kind).slugs())) or "none"
-    package = package_for_slug(slug)
-    message = f"Unknown block type '{slug}': install it with `pip install {package}` (installed: {known})."
-    if manager.failures:
-        message += " Plugins that failed to load: " + "; ".join(
-            f"{info.distribution} {info.version} ({info.error})" for info in manager.failures
-        )
-    raise UnknownSlugError(message)
+    known = sorted(s for kind in BLOCK_KINDS for s in manager.registry(kind).slugs())
+    raise UnknownSlugError(unknown_slug_message("block type", slug, known, manager))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ command tree, the API server builds its app, or a registry is asked for a type).
 in the reverse of their registration order, as pluggy does; the order does not matter for the type
 hooks, because a slug may be claimed by one plugin only.
 
+A hook implementation that raises does not stop Sluice: the plugin is listed as broken by ``sluice
+plugins ls``, a warning says so, and whatever that implementation added (classes, commands, routes)
+is taken back. Mark an implementation of a hook that only newer Sluice versions have with
+``@hookimpl(optionalhook=True)``; any other unknown hook name is reported as a typo.
+
 ``docs/plugins.md`` documents each hook under its exact signature; ``tests/core/test_docs.py`` keeps
 the two in step.
 """
@@ -41,8 +46,10 @@ def register_storage_blocks(register: Register) -> None:
         a *supporting* block type: saveable and referenced by ``type/name``.
     :returns: nothing; the return value is ignored.
 
-    Called once, the first time any storage type is looked up. Registering a slug another plugin
-    already registered raises ``DuplicateSlugError`` naming both distributions.
+    Called once, the first time any storage type is looked up. An invalid class (not a
+    ``StorageBlock``, abstract, without a slug) is refused alone and the plugin reported; a slug
+    that another plugin registers too is disabled, and looking it up raises ``DuplicateSlugError``
+    naming both distributions.
     """
 
 
@@ -87,16 +94,33 @@ def register_queue_backends(register: Register) -> None:
 
 
 @hookspec
+def register_services(register: Register) -> None:
+    """Register background services of the API server: loops such as the scheduler.
+
+    :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
+        ``sluice.server.services.Service``, set a unique ``name`` and ``loop_seconds``, and implement
+        ``async run_once()``. It is built as ``cls(database, settings)`` when the server starts.
+    :returns: nothing; the return value is ignored.
+
+    Called once, the first time the services are needed: ``sluice server start`` (unless
+    ``--no-services``), ``sluice server services``, ``sluice plugins ls``. The core's own services
+    (scheduler, late runs, crash detection) come through this hook too, from a built-in plugin. A
+    service that fails to be built, or raises in a round, is logged; the other services run on.
+    """
+
+
+@hookspec
 def register_commands(app: typer.Typer) -> None:
     """Add commands or command groups to the ``sluice`` CLI.
 
     :param app: the root Typer application; call ``app.add_typer(group, name=...)`` or
-        ``app.command()(function)`` on it.
+        ``app.command()(function)`` on it. A name the CLI already has is refused.
     :returns: nothing; the return value is ignored.
 
     Called each time the CLI is built, before arguments are parsed, so it runs on every ``sluice``
     invocation, ``--help`` included: import heavy libraries inside the command functions, not at
-    module level.
+    module level. If the implementation raises, or adds a command Typer cannot build, none of its
+    commands are added.
     """
 
 
@@ -106,8 +130,13 @@ def register_routes(app: fastapi.FastAPI) -> None:
 
     :param app: the FastAPI application being built by ``create_app``; call
         ``app.include_router(...)`` or ``app.mount(...)``. Paths under ``/api`` belong to the core.
+        With ``SLUICE_API_KEY`` set, every route added here needs the key unless marked with
+        ``sluice.routes.public``; ``sluice.routes.add_authenticator`` lets another proof in (the
+        UI's login session).
     :returns: nothing; the return value is ignored.
 
     Called once per application built by ``create_app``, after the core routers are included; not
-    for the embedded client's in-process app, which serves the core ``/api`` only.
+    for the embedded client's in-process app, which serves the core ``/api`` only. If the
+    implementation raises, the routes, mounts, exception handlers and authenticators it added are
+    removed and the server starts without them.
     """

@@ -1,8 +1,8 @@
 """The ``sluice`` command line: built by ``build_app()``, run by ``main()``.
 
 Each core command group lives in its own module and is added here; plugins add theirs through the
-``register_commands`` hook. Command modules import their heavy dependencies inside the commands so
-that ``sluice --help`` stays fast.
+``register_commands`` hook, one plugin at a time (a broken one adds nothing and is reported). Command
+modules import their heavy dependencies inside the commands so that ``sluice --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def _version_callback(value: bool) -> None:
 def build_app() -> typer.Typer:
     """Build the CLI: the core command groups, then every plugin's through ``register_commands``."""
     from sluice.cli import agent, block, config, deployment, flow_run, plugins, server, work_queue
+    from sluice.cli.plugin_commands import CommandStage
     from sluice.plugins import get_plugin_manager
 
     app = typer.Typer(
@@ -50,18 +51,15 @@ def build_app() -> typer.Typer:
     app.add_typer(agent.app, name="agent")
     app.add_typer(flow_run.app, name="flow-run")
     app.add_typer(block.app, name="block")
-    get_plugin_manager().call_hook("register_commands", app=app)
+    get_plugin_manager().call_hook("register_commands", stage=lambda: CommandStage(app), app=app)
     return app
 
 
 def main() -> None:
-    """Entry point of the ``sluice`` console script: one-line errors, never a traceback."""
-    import warnings
-
-    from sluice.cli.errors import run_with_clean_errors
-    from sluice.plugins import PluginLoadWarning
+    """Entry point of the ``sluice`` console script: one-line errors and warnings, never a traceback."""
+    from sluice.cli.errors import run_with_clean_errors, show_plugin_warnings_on_one_line
     from sluice.startup import skip_httpx_command_line
 
     skip_httpx_command_line()
-    warnings.filterwarnings("ignore", category=PluginLoadWarning)
+    show_plugin_warnings_on_one_line()
     sys.exit(run_with_clean_errors(build_app))

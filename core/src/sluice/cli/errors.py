@@ -1,9 +1,10 @@
-"""Turning exceptions into one-line messages and exit codes at the CLI edge."""
+"""Turning exceptions into one-line messages and exit codes, and warnings into one-line notes, at the CLI edge."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -14,6 +15,30 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``message`` on stderr as one line and return the ``typer.Exit`` to raise."""
     typer.echo(f"Error: {message}", err=True)
     return typer.Exit(code)
+
+
+def show_plugin_warnings_on_one_line() -> None:
+    """Print each ``PluginLoadWarning`` as ``Warning: …`` on one stderr line, once per message.
+
+    Python's own format adds the file, line and source of the ``warnings.warn`` call, which mean
+    nothing to a user; other warnings keep it.
+    """
+    import warnings
+
+    from sluice.plugins import PluginLoadWarning
+
+    original = warnings.showwarning
+
+    def show(
+        message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        if issubclass(category, PluginLoadWarning):
+            typer.echo(f"Warning: {message}", err=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.filterwarnings("default", category=PluginLoadWarning)
 
 
 def run_with_clean_errors(build: Callable[[], typer.Typer]) -> int:

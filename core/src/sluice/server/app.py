@@ -78,6 +78,34 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorResponse, "description": description} for status, description in ERROR_STATUSES}
 
 
+class RouteStage:
+    """What one plugin's ``register_routes`` added to the app (routes, mounts, exception handlers,
+    middleware, authenticators), to take it back when the plugin raised halfway."""
+
+    def __init__(self, app: FastAPI) -> None:
+        from sluice.routes import authenticators
+
+        self.app = app
+        self._routes = len(app.router.routes)
+        self._handlers = dict(app.exception_handlers)
+        self._middleware = len(app.user_middleware)
+        self._authenticators = len(authenticators(app))
+
+    def check(self) -> str | None:
+        """Nothing to refuse: a route is checked by the router when it is asked for."""
+        return None
+
+    def undo(self) -> None:
+        """Remove everything added since the stage was made."""
+        from sluice.routes import authenticators
+
+        del self.app.router.routes[self._routes :]
+        self.app.exception_handlers.clear()
+        self.app.exception_handlers.update(self._handlers)
+        del self.app.user_middleware[self._middleware :]
+        del authenticators(self.app)[self._authenticators :]
+
+
 def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI:
     """The app with its state, queue backend, error handlers and API-key check, but no routes."""
     from sluice.server.auth import ApiKeyMiddleware
@@ -109,9 +137,10 @@ def create_app(settings: Settings | None = None, run_services: bool | None = Non
 
     The database schema is upgraded when the app starts (its lifespan), and the background
     services run then too unless ``run_services`` (default ``settings.server_run_services``) is false.
-    Plugins add routes through the ``register_routes`` hook, after the core's.
+    Plugins add routes through the ``register_routes`` hook, after the core's, one plugin at a time:
+    one that raises is reported and what it added removed. With ``SLUICE_API_KEY`` set, their routes
+    need the key too unless marked public (``sluice.routes``).
     """
-    from sluice.plugins import get_plugin_manager
     from sluice.server.database.engine import get_database
 
     settings = settings or get_settings()
@@ -138,8 +167,21 @@ def create_app(settings: Settings | None = None, run_services: bool | None = Non
     errors = error_responses()
     for router in api_routers():
         app.include_router(router, prefix="/api", responses=errors)
-    get_plugin_manager().call_hook("register_routes", app=app)
+    _add_plugin_routes(app, settings)
     return app
+
+
+def _add_plugin_routes(app: FastAPI, settings: Settings) -> None:
+    """Call ``register_routes``; with the API key set, every route it adds needs the key (or an
+    authenticator's proof) unless marked public."""
+    from sluice.plugins import get_plugin_manager
+    from sluice.server.auth import mark_checked_after_routing, protect_routes_added_from_now
+
+    protected = settings.api_key is not None and bool(settings.api_key.get_secret_value())
+    first = protect_routes_added_from_now(app) if protected else 0
+    get_plugin_manager().call_hook("register_routes", stage=lambda: RouteStage(app), app=app)
+    if protected:
+        mark_checked_after_routing(app, first)
 
 
 def create_embedded_app(settings: Settings) -> FastAPI:

@@ -3,7 +3,9 @@
 The cookie is signed with itsdangerous under a key derived from the server's block-encryption key,
 so every replica that can read block secrets accepts it and nothing else can forge it. When
 ``SLUICE_API_KEY`` is set, pages need a session that logged in with that key (``require_login``);
-every form post carries the session's CSRF token (``check_csrf``).
+every form post carries the session's CSRF token (``check_csrf``). The same session opens other
+plugins' pages: ``is_logged_in`` and ``login_challenge`` are the authenticator the UI adds to the
+server (``sluice.routes.add_authenticator``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import HTTPConnection
 
 COOKIE_NAME = "sluice_ui_session"
 #: How long a login lasts, in seconds.
@@ -75,7 +78,7 @@ class UiSession:
         self.changed = True
 
 
-def _serializer(request: Request) -> URLSafeTimedSerializer:
+def _serializer(request: HTTPConnection) -> URLSafeTimedSerializer:
     state = request.app.state
     serializer = getattr(state, "ui_session_serializer", None)
     if serializer is None:
@@ -86,7 +89,7 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
     return serializer
 
 
-def api_key_of(request: Request) -> str:
+def api_key_of(request: HTTPConnection) -> str:
     """The server's API key, or "" when the API is open."""
     key = request.app.state.settings.api_key
     return key.get_secret_value() if key is not None else ""
@@ -97,7 +100,7 @@ def key_fingerprint(api_key: str) -> str:
     return hashlib.sha256(b"sluice-ui-login:" + api_key.encode()).hexdigest()[:32]
 
 
-def get_session(request: Request) -> UiSession:
+def get_session(request: HTTPConnection) -> UiSession:
     """The request's session, read from its cookie once (a bad or expired cookie is an empty one)."""
     session = getattr(request.state, "ui_session", None)
     if session is None:
@@ -130,8 +133,9 @@ def save_session(request: Request, response: Response) -> Response:
     return response
 
 
-def is_logged_in(request: Request) -> bool:
-    """True when the API is open or this session gave the right key."""
+def is_logged_in(request: HTTPConnection) -> bool:
+    """True when the API is open or this session gave the right key (also the server's check of
+    every plugin page)."""
     api_key = api_key_of(request)
     if not api_key:
         return True
@@ -162,6 +166,21 @@ async def login_redirect(request: Request, exc: LoginRequired) -> Response:
     if request.headers.get("x-sluice-fragment"):
         return Response("log in first", status_code=401)
     return RedirectResponse(f"/login?next={quote(exc.next_path, safe='')}", status_code=303)
+
+
+def login_challenge(request: HTTPConnection) -> Response | None:
+    """The server's answer to a page request without the key or a session: the login redirect.
+
+    A script — a request with an ``Authorization`` header (a wrong key), or one asking for JSON and
+    not HTML — is left the server's 401 JSON instead.
+    """
+    accept = request.headers.get("accept", "")
+    if "authorization" in request.headers or ("application/json" in accept and "text/html" not in accept):
+        return None
+    if request.headers.get("x-sluice-fragment"):
+        return Response("log in first", status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
 SessionDep = Annotated[UiSession, Depends(require_login)]

@@ -7,24 +7,30 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from sluice.routes import add_authenticator, public
 from sluice_ui.api import ApiError
-from sluice_ui.session import CsrfRefused, LoginRequired, login_redirect
+from sluice_ui.session import CsrfRefused, LoginRequired, is_logged_in, login_challenge, login_redirect
 
 STATIC_DIR = Path(__file__).parent / "static"
-#: Where the stylesheet and the script are served; outside ``/api``, open without a session.
+#: Where the stylesheet and the script are served: open without a session (the login page uses them).
 STATIC_PATH = "/ui-static"
 
 
 def mount_ui(app: FastAPI) -> None:
-    """Include one router per page group and serve the static files.
+    """Include one router per page group, serve the static files, and log browsers in.
 
+    With ``SLUICE_API_KEY`` set, the server lets a request reach a page — the UI's or another
+    plugin's — only with the key or this UI's login session (the authenticator added here); a
+    browser without either is sent to ``/login``. The login pages and static files are public.
     Nothing is read from disk here beyond what ``StaticFiles`` checks: templates load on first use.
     """
     from sluice_ui.pages import auth, blocks, dashboard, deployment_forms, deployments, flow_runs, work_queues
 
-    for module in (auth, dashboard, deployments, deployment_forms, flow_runs, work_queues, blocks):
+    app.include_router(public(auth.router))
+    for module in (dashboard, deployments, deployment_forms, flow_runs, work_queues, blocks):
         app.include_router(module.router)
-    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.mount(STATIC_PATH, public(StaticFiles(directory=STATIC_DIR)), name="ui-static")
+    add_authenticator(app, is_logged_in, login_challenge)
     app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfRefused, csrf_refused)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, api_refused)  # type: ignore[arg-type]

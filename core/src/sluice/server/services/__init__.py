@@ -5,12 +5,13 @@ server's event loop; ``sluice server start`` runs every registered service as an
 lifetime of the app and stops them on shutdown. Services must be safe with several server replicas
 on one database (do their work in one transaction, idempotently).
 
-Register a service class with ``register_service`` (the core's own are listed in
-``CORE_SERVICES`` as import paths, so that nothing is imported until the server starts).
+A plugin adds a service through the ``register_services`` hook; the core's own come through the
+same hook from its built-in plugin (``sluice.server.builtin_services``), so nothing is imported until
+the server needs its services.
 """
 
 from __future__ import annotations
 
-from sluice.server.services.base import Service, ServiceRunner, register_service, registered_services
+from sluice.server.services.base import Service, ServiceRunner, registered_services
 
-__all__ = ["Service", "ServiceRunner", "register_service", "registered_services"]
+__all__ = ["Service", "ServiceRunner", "registered_services"]

@@ -1,26 +1,20 @@
-"""The ``Service`` base class, the registry of services and the runner used by the app's lifespan."""
+"""The ``Service`` base class and the runner used by the app's lifespan.
+
+Services are registered through the ``register_services`` hook (the core's own by the built-in
+plugin ``sluice.server.builtin_services``) and read from the plugin manager's ``service`` registry.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from importlib import import_module
 from typing import ClassVar
 
 from sluice.server.database.engine import Database
 from sluice.settings import Settings
 
 logger = logging.getLogger("sluice.server.services")
-
-#: Import paths (``module:Class``) of the core's services.
-CORE_SERVICES: list[str] = [
-    "sluice.server.services.scheduler:Scheduler",
-    "sluice.server.services.late_runs:LateRuns",
-    "sluice.server.services.crash_detection:CrashDetection",
-]
-
-_registered: list[type[Service]] = []
 
 
 class Service(ABC):
@@ -79,20 +73,11 @@ class Service(ABC):
         self._task = None
 
 
-def register_service(cls: type[Service]) -> type[Service]:
-    """Add a service class to those the server runs (usable as a class decorator)."""
-    if cls not in _registered:
-        _registered.append(cls)
-    return cls
-
-
 def registered_services() -> list[type[Service]]:
-    """The core's services (imported now) and every class given to ``register_service``."""
-    classes: list[type[Service]] = []
-    for path in CORE_SERVICES:
-        module_name, _, class_name = path.partition(":")
-        classes.append(getattr(import_module(module_name), class_name))
-    return classes + [cls for cls in _registered if cls not in classes]
+    """Every service class given to ``register_services`` (the core's included), sorted by name."""
+    from sluice.plugins import get_registry
+
+    return [entry.cls for entry in get_registry("service").entries()]
 
 
 class ServiceRunner:
@@ -103,14 +88,32 @@ class ServiceRunner:
 
     @classmethod
     def from_registry(cls, database: Database, settings: Settings) -> ServiceRunner:
-        """One instance of every registered, enabled service."""
-        return cls([service(database, settings) for service in registered_services() if service.enabled(settings)])
+        """One instance of every registered, enabled service.
+
+        A service that raises while asked ``enabled`` or while being built is logged and left out:
+        one plugin's broken service must not keep the scheduler from running.
+        """
+        from sluice.plugins import get_registry
+
+        services = []
+        for entry in get_registry("service").entries():
+            try:
+                if entry.cls.enabled(settings):
+                    services.append(entry.cls(database, settings))
+            except Exception:
+                logger.exception(
+                    "service %s (from %s) could not be started; the other services run", entry.slug, entry.distribution
+                )
+        return cls(services)
 
     def start(self) -> None:
-        """Start every service."""
+        """Start every service (one that fails to start is logged; the others start)."""
         for service in self.services:
             logger.info("starting service %s (every %ss)", service.name, service.loop_seconds)
-            service.start()
+            try:
+                service.start()
+            except Exception:
+                logger.exception("service %s could not be started; the other services run", service.name)
 
     async def stop(self) -> None:
         """Stop every service and wait for them."""

@@ -1,0 +1,95 @@
+"""What a plugin adding routes to the API server (``register_routes``) uses to open them or log users in.
+
+With ``SLUICE_API_KEY`` set on the server, every route a plugin adds needs the key, like ``/api``:
+``Authorization: Bearer <key>``. Two ways change that, both decided by the plugin, explicitly:
+
+- ``public(...)`` marks routes anyone may open (a login page, a stylesheet);
+- ``add_authenticator(app, authenticate, challenge)`` accepts another proof on the plugin routes (the
+  web UI's login cookie), and may answer a refused request itself (a redirect to a login page).
+
+``/api`` accepts the key only: a cookie there would let any page a user visits send API requests
+in their name. Nothing here imports FastAPI until called.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fastapi import FastAPI
+    from starlette.requests import HTTPConnection
+    from starlette.responses import Response
+
+T = TypeVar("T")
+
+#: The attribute ``public`` sets on an endpoint function or a mounted ASGI app.
+PUBLIC_ATTRIBUTE = "__sluice_public__"
+
+
+def public(target: T) -> T:
+    """Mark routes as open without the API key, and return ``target`` unchanged.
+
+    ``target`` is an endpoint function (use ``@public`` as a decorator, above or below
+    ``@router.get``), an ``APIRouter`` (every route it holds when called: call it just before
+    ``app.include_router(public(router))``), or an ASGI app you mount (``app.mount("/static",
+    public(StaticFiles(...)))``).
+    """
+    if _is_router(target):
+        for route in target.routes:  # type: ignore[attr-defined]
+            endpoint = getattr(route, "endpoint", None)
+            _mark(endpoint if endpoint is not None else getattr(route, "app", None))
+    _mark(target)
+    return target
+
+
+def _is_router(target: Any) -> bool:
+    fastapi = sys.modules.get("fastapi")  # not imported: then it cannot be a router, and stays unimported
+    return fastapi is not None and isinstance(target, fastapi.APIRouter)
+
+
+def _mark(target: Any) -> None:
+    if target is not None:
+        setattr(getattr(target, "__func__", target), PUBLIC_ATTRIBUTE, True)  # a bound method: its function
+
+
+def is_public(route: Any) -> bool:
+    """True when a route of the app (a route or a mount) was marked with ``public``."""
+    endpoint = getattr(route, "endpoint", None)
+    if endpoint is not None:
+        return bool(getattr(getattr(endpoint, "__func__", endpoint), PUBLIC_ATTRIBUTE, False))
+    return bool(getattr(getattr(route, "app", None), PUBLIC_ATTRIBUTE, False))
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    """A proof of identity the server accepts on plugin routes, besides the API key."""
+
+    #: True when the request carries the proof; called on the event loop, so it must be quick and do no I/O.
+    authenticate: Callable[[HTTPConnection], bool]
+    #: The answer to a request no one accepted (a login redirect), or None to leave it the 401.
+    challenge: Callable[[HTTPConnection], Response | None] | None = None
+
+
+def add_authenticator(
+    app: FastAPI,
+    authenticate: Callable[[HTTPConnection], bool],
+    challenge: Callable[[HTTPConnection], Response | None] | None = None,
+) -> None:
+    """Accept ``authenticate(connection) -> bool`` as a proof on the plugin routes of ``app``.
+
+    Call it from ``register_routes``. The server consults it only when the API key is set and a
+    request to a plugin route came without it; ``challenge(connection)`` may then return the answer
+    (a redirect to a login page) instead of the 401. Never consulted for ``/api``.
+    """
+    authenticators(app).append(Authenticator(authenticate, challenge))
+
+
+def authenticators(app: Any) -> list[Authenticator]:
+    """The authenticators added to ``app`` (the list itself)."""
+    found = getattr(app.state, "sluice_authenticators", None)
+    if found is None:
+        found = app.state.sluice_authenticators = []
+    return found
