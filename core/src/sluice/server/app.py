@@ -75,9 +75,11 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
 
 def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI:
     """The app with its state, queue backend, error handlers and API-key check, but no routes."""
+    from sluice.schedules import ScheduleBudget
     from sluice.server.auth import ApiKeyMiddleware
     from sluice.server.errors import add_exception_handlers
     from sluice.server.queue_backend import attach_queue_backend
+    from sluice.server.schedule_budget import ScheduleBudgetMiddleware
 
     app = FastAPI(
         title="Sluice",
@@ -91,6 +93,7 @@ def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI
     app.state.database = database
     attach_queue_backend(app)
     add_exception_handlers(app)
+    app.add_middleware(ScheduleBudgetMiddleware, budget=ScheduleBudget.from_settings(settings))
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     return app

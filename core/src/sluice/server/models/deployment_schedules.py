@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from sluice.errors import ConfigurationError, UnknownSlugError
-from sluice.schedules import Schedule
+from sluice.schedules import Schedule, ScheduleBudgetExceeded
 
 logger = logging.getLogger("sluice.server.scheduler")
 
@@ -51,16 +51,20 @@ def normalise_schedule_json(schedule: Mapping[str, Any]) -> dict[str, Any]:
 
     Dumping fixes defaults once (an interval's missing ``anchor_date`` becomes the time of this
     call), so the scheduler computes the same times on every loop. An invalid spec raises
-    ``ConfigurationError`` quoting the bad part; a type no installed plugin provides is stored as
-    given (the scheduler skips it with a warning until the plugin is installed).
+    ``ConfigurationError`` quoting the bad part, and so does one whose next dates cannot be found
+    within the schedule budget (``check_next_dates``: the scheduler could not create its runs); a
+    type no installed plugin provides is stored as given (the scheduler skips it with a warning
+    until the plugin is installed).
     """
-    from sluice.schedules import schedule_from_dict
+    from sluice.schedules import check_next_dates, schedule_from_dict
 
     data = dict(schedule)
     try:
-        return schedule_from_dict(data).model_dump(mode="json")
+        parsed = schedule_from_dict(data)
     except UnknownSlugError:
         return data
+    check_next_dates(parsed)
+    return parsed.model_dump(mode="json")
 
 
 def resolve_schedule_values(values: dict[str, Any], stored: Iterable[Mapping[str, Any]] = ()) -> None:
@@ -134,7 +138,9 @@ def active_entries(
 
 class ScheduleCache:
     """Parsed ``Schedule`` objects by canonical JSON, so a loop over many deployments parses each
-    distinct schedule once. Unknown types and invalid specs are logged once and give None."""
+    distinct schedule once. Unknown types and invalid specs are logged once and give None; a spec
+    whose validation ran out of schedule budget raises ``ScheduleBudgetExceeded`` and is not
+    remembered (the budget's time limit depends on the moment)."""
 
     def __init__(self, max_size: int = 10_000) -> None:
         self._parsed: dict[str, Schedule | None] = {}
@@ -150,6 +156,8 @@ class ScheduleCache:
             return self._parsed[key]
         try:
             parsed: Schedule | None = schedule_from_dict(dict(schedule))
+        except ScheduleBudgetExceeded:
+            raise
         except (UnknownSlugError, ConfigurationError) as exc:
             logger.warning("skipping schedule %s: %s", key, exc)
             parsed = None
