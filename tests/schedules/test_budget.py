@@ -185,7 +185,7 @@ def test_an_overflow_inside_get_dates_is_a_dates_out_of_range_error() -> None:
 def test_the_default_budget_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLUICE_SCHEDULE_MAX_SCANNED", raising=False)
     monkeypatch.delenv("SLUICE_SCHEDULE_MAX_SECONDS", raising=False)
-    assert current_budget() == ScheduleBudget(max_scanned=200_000, max_seconds=1.0)
+    assert current_budget() == ScheduleBudget(max_scanned=100_000, max_seconds=1.0)
     monkeypatch.setenv("SLUICE_SCHEDULE_MAX_SCANNED", "500")
     monkeypatch.setenv("SLUICE_SCHEDULE_MAX_SECONDS", "2.5")
     assert current_budget() == ScheduleBudget(max_scanned=500, max_seconds=2.5)

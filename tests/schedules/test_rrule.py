@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from sluice.errors import ConfigurationError
-from sluice.schedules import ScheduleBudget, ScheduleBudgetExceeded, schedule_budget, schedule_from_dict
+from sluice.schedules import schedule_from_dict
 from sluice_rrule.schedule import RRuleSchedule
 from tests.schedules.times import LONDON, NEW_YORK, assert_fire_times, assert_sorted_distinct, at
 
@@ -247,6 +247,8 @@ def test_a_date_outside_the_representable_range_is_refused_quoting_it(text: str,
 
 
 def test_a_count_rule_too_costly_to_expand_names_dtstart_in_its_advice() -> None:
+    from sluice.schedules import ScheduleBudget, ScheduleBudgetExceeded, schedule_budget
+
     with_dtstart = rrule("DTSTART:20200101T000000\nRRULE:FREQ=SECONDLY;COUNT=1000000000")
     with schedule_budget(ScheduleBudget(max_scanned=1000)), pytest.raises(ScheduleBudgetExceeded) as raised:
         with_dtstart.get_dates(1, start=at("2026-03-01T00:00+00:00"))

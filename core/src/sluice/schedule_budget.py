@@ -34,7 +34,7 @@ from sluice.errors import ConfigurationError
 T = TypeVar("T")
 
 #: Defaults of ``SLUICE_SCHEDULE_MAX_SCANNED`` / ``SLUICE_SCHEDULE_MAX_SECONDS``.
-DEFAULT_MAX_SCANNED = 200_000
+DEFAULT_MAX_SCANNED = 100_000
 DEFAULT_MAX_SECONDS = 1.0
 
 # The cooperative wall-time check reads the clock once every this many scanned candidates.
@@ -205,6 +205,11 @@ class Computation:
     def __init__(self) -> None:
         self._meter: _Meter | None = None
         self._owned = False
+
+    @property
+    def scanned(self) -> int:
+        """The candidates counted by the computation this guard ran in (so far, or in all)."""
+        return self._meter.scanned if self._meter is not None else 0
 
     def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``function(*args, **kwargs)`` as (part of) one computation."""

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         default=500, ge=1, description="Deployments the scheduler handles per database transaction."
     )
     schedule_max_scanned: int = Field(
-        default=200_000,
+        default=100_000,
         ge=1,
         description="The most candidate times one computation of a schedule's dates may scan; a schedule "
         "whose next dates need more is refused (422) and skipped by the scheduler.",
