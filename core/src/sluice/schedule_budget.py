@@ -227,12 +227,15 @@ class Computation:
             raise (meter.exceeded() if meter is not None else ScheduleBudgetExceeded("stopped")) from None
 
     def _open(self) -> None:
+        """Join the thread's running computation, or open one (watched first: an interrupt can only
+        come once it is, and a failure to watch leaves nothing behind)."""
         meter: _Meter | None = getattr(_running, "meter", None)
         if meter is None:
             meter = _Meter(current_budget())
+            self._meter = meter
+            _watchdog.watch(meter)
             self._owned = True
             _running.meter = meter
-            _watchdog.watch(meter)
         self._meter = meter
 
     def _close(self) -> None:
