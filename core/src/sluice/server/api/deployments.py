@@ -29,7 +29,7 @@ from sluice.server.api.parameters import check_parameter_schema, validate_parame
 from sluice.server.api.responses import model_response
 from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
-from sluice.server.models.deployment_schedules import resolve_schedule_values
+from sluice.server.models.deployment_schedules import normalise_schedule_values, resolve_schedule_values
 from sluice.server.models.scheduled_runs import delete_future_scheduled_runs, delete_outdated_runs, scheduling_snapshot
 
 router = APIRouter(prefix="/deployments", tags=["Deployments"])
@@ -107,6 +107,7 @@ def create_deployment(body: DeploymentCreate, session: SessionDep) -> Response:
     (given by ``flow_name``) and the work queue are created on first use.
     """
     given = _column_values(body, exclude_unset=False)
+    normalise_schedule_values(given)  # before any lock: it computes the schedules' next dates
     for attempt in range(2):
         values = dict(given)  # resolve_schedule_values rewrites it: a retry starts from the body again
         if body.flow_id is not None:
@@ -188,8 +189,9 @@ def filter_deployments(session: ReadSessionDep, body: DeploymentFilter | None = 
 @router.patch("/{deployment_id}", response_model=Deployment)
 def update_deployment(deployment_id: UUID, body: DeploymentUpdate, session: SessionDep) -> Response:
     """Change the fields given; the others keep their values."""
-    row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
     values = _column_values(body, exclude_unset=True)
+    normalise_schedule_values(values)  # before any lock: it computes the schedules' next dates
+    row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
     _check_references(session, values)
     ensure_work_queue(session, values.get("work_queue_name"))
     before = scheduling_snapshot(row)

@@ -67,10 +67,27 @@ def normalise_schedule_json(schedule: Mapping[str, Any]) -> dict[str, Any]:
     return parsed.model_dump(mode="json")
 
 
+def normalise_schedule_values(values: dict[str, Any]) -> None:
+    """Validate and normalise, in place, the schedules of a create or update body that
+    ``resolve_schedule_values`` will store (``normalise_schedule_json`` on each).
+
+    Call it before the request's transaction touches the database: checking a schedule computes its
+    dates (up to the schedule budget), and no lock should be held meanwhile. Raises
+    ``ConfigurationError`` with the reason.
+    """
+    if values.get("schedules"):
+        values["schedules"] = [
+            {**entry, "schedule": normalise_schedule_json(entry["schedule"])} for entry in values["schedules"]
+        ]
+    elif values.get("schedule") is not None:
+        values["schedule"] = normalise_schedule_json(values["schedule"])
+
+
 def resolve_schedule_values(values: dict[str, Any], stored: Iterable[Mapping[str, Any]] = ()) -> None:
     """Turn the ``schedule``/``schedules`` of a create or update body into the stored columns, in place.
 
-    ``values`` holds only the fields being written (an update leaves the others out):
+    The schedules must have gone through ``normalise_schedule_values`` first. ``values`` holds only
+    the fields being written (an update leaves the others out):
 
     - a non-empty ``schedules`` list wins; each entry keeps its ``id``, else the id of the ``stored``
       entry with the same schedule, else one derived from the schedule;
@@ -94,7 +111,6 @@ def resolve_schedule_values(values: dict[str, Any], stored: Iterable[Mapping[str
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
     for given_id, schedule, active in raw:
-        schedule = normalise_schedule_json(schedule)
         known = by_content.get(canonical_schedule_json(schedule))
         if given_id is not None:
             entry_id = str(given_id)
