@@ -1,6 +1,9 @@
-"""Median wall time of ``get_dates(1000)`` for representative schedules, one line each.
+"""Median wall time of ``get_dates(1000)`` for representative schedules, one line each; then how long
+a costly schedule takes to be refused under the default schedule budget, and how many candidates a
+normal schedule scans.
 
-Run with ``.venv/bin/python bench/bench_schedules.py`` (or ``make bench``). Target: under 20 ms each.
+Run with ``.venv/bin/python bench/bench_schedules.py`` (or ``make bench``). Targets: under 20 ms each
+for ``get_dates(1000)``; a refusal within about ``SLUICE_SCHEDULE_MAX_SECONDS`` (1 s).
 """
 
 from __future__ import annotations
@@ -44,10 +47,47 @@ def median_ms(schedule: Schedule) -> float:
     return statistics.median(timings)
 
 
+#: Costly rules: (label, rule).
+COSTLY = [
+    ("COUNT counted from the default DTSTART", "FREQ=SECONDLY;COUNT=1000000000"),
+    ("never fires, searched inside dateutil", "FREQ=SECONDLY;BYSETPOS=2"),
+]
+
+
+def refusal(rule: str) -> tuple[float, str]:
+    """Milliseconds until ``get_dates(5)`` of ``rule`` raises ``ScheduleBudgetExceeded`` under the
+    default budget, and which limit stopped it."""
+    from sluice.schedules import ScheduleBudget, ScheduleBudgetExceeded, schedule_budget
+
+    schedule = RRuleSchedule.model_construct(rrule=rule, timezone=None)  # skip the check that it can fire
+    began = time.perf_counter()
+    try:
+        with schedule_budget(ScheduleBudget()):
+            schedule.get_dates(5)
+    except ScheduleBudgetExceeded as exc:
+        limit = "scanned" if "SCANNED" in exc.reason else "seconds"
+        return (time.perf_counter() - began) * 1000, limit
+    raise AssertionError(f"{rule} was not refused")
+
+
+def scanned_for_next_runs(schedule: Schedule, n: int = 100) -> int:
+    """How many candidates ``get_dates(n, START)`` scans (what the scheduler asks for at most)."""
+    from sluice.schedules import Computation
+
+    computation = Computation()
+    computation.run(schedule.get_dates, n, START)
+    return computation.scanned
+
+
 def main() -> None:
     """Print one figure per case."""
     for type_name, label, build in CASES:
         print(f"{type_name} ({label}) get_dates({COUNT}) median_ms={median_ms(build()):.2f}")
+    for type_name, label, build in CASES:
+        print(f"{type_name} ({label}) candidates scanned for the next 100 runs={scanned_for_next_runs(build())}")
+    for label, rule in COSTLY:
+        elapsed, limit = refusal(rule)
+        print(f"rrule {rule} ({label}) refused by the {limit} limit after ms={elapsed:.0f}")
 
 
 if __name__ == "__main__":

@@ -410,6 +410,17 @@ def test_set_schedule_with_a_given_but_empty_value_says_what_is_wrong(
     assert deployments()[0]["schedule"]["interval"] == 60
 
 
+def test_set_schedule_with_a_rule_too_costly_to_compute_changes_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLUICE_SCHEDULE_MAX_SCANNED", "10000")
+    applied(project, "--interval", "60")
+    result = sluice("deployment", "set-schedule", "say-hi/marvin", "--rrule", "FREQ=SECONDLY;COUNT=1000000000")
+    assert_error(result, "is too costly to compute")
+    assert "give a DTSTART close to now" in result.stderr
+    assert deployments()[0]["schedule"]["type"] == "interval"
+
+
 def test_preview_shows_the_command(project: Path) -> None:
     path = built(project, "--override", "env.GREETING=hi")
     result = sluice("deployment", "preview", str(path))

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from sluice.errors import ConfigurationError
 from sluice.schedules import schedule_from_dict
 from sluice_interval.schedule import IntervalSchedule
 from tests.schedules.times import LONDON, NEW_YORK, assert_fire_times, assert_sorted_distinct, at
@@ -149,7 +150,35 @@ def test_end_bounds_a_wall_clock_interval_too() -> None:
     assert_fire_times(dates, ["2026-06-01T09:00+00:00", "2026-06-02T09:00+00:00"], "UTC")
 
 
+def test_times_stop_at_the_end_of_the_representable_range() -> None:
+    hourly = IntervalSchedule(interval=3600, anchor_date=at("2026-01-01T00:00+00:00"), timezone="Pacific/Kiritimati")
+    dates = hourly.get_dates(48, start=at("9999-12-31T00:00+00:00"))
+    assert dates[-1].isoformat() == "9999-12-31T23:00:00+14:00"  # 10:00 UTC would be the year 10000 there
+    daily = IntervalSchedule(interval=86400, anchor_date=at("9999-12-30T12:00+00:00"))
+    assert [moment.day for moment in daily.get_dates(5, start=at("9999-12-29T00:00+00:00"))] == [29, 30, 31]
+
+
+def test_an_interval_of_a_microsecond_is_computed_without_scanning_from_the_anchor() -> None:
+    schedule = IntervalSchedule(interval=timedelta(microseconds=1), anchor_date=at("0001-01-01T00:00+00:00"))
+    dates = schedule.get_dates(3, start=at("2026-03-01T00:00+00:00"))
+    assert [moment.microsecond for moment in dates] == [0, 1, 2]
+
+
 # --- fields, JSON and errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("anchor", "timezone"),
+    [("9999-12-31T23:00:00-05:00", None), ("0001-01-01T00:00:00", "Asia/Tokyo"), ("9999-12-31T23:00:00", NEW_YORK)],
+)
+def test_an_anchor_outside_the_representable_range_is_refused_quoting_it(anchor: str, timezone: str | None) -> None:
+    with pytest.raises(ConfigurationError, match=r"anchor_date .* falls outside the years 1-9999 once read in UTC"):
+        schedule_from_dict({"type": "interval", "interval": 3600, "anchor_date": anchor, "timezone": timezone})
+
+
+def test_an_interval_too_long_for_a_timedelta_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="durations may not exceed 999,999,999 days"):
+        schedule_from_dict({"type": "interval", "interval": 1e300})
 
 
 def test_anchor_defaults_to_construction_time_and_is_kept_in_the_json_form() -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from sluice.errors import ConfigurationError
 from sluice.schedules import schedule_from_dict
 from sluice_rrule.schedule import RRuleSchedule
 from tests.schedules.times import LONDON, NEW_YORK, assert_fire_times, assert_sorted_distinct, at
@@ -211,6 +212,47 @@ def test_n_and_end_bound_the_dates() -> None:
     assert len(schedule.get_dates(5, start=at("2026-06-01T00:00+00:00"))) == 5
     dates = schedule.get_dates(100, start=at("2026-06-01T10:00+00:00"), end=at("2026-06-01T12:00+00:00"))
     assert_fire_times(dates, ["2026-06-01T10:00+00:00", "2026-06-01T11:00+00:00", "2026-06-01T12:00+00:00"], "UTC")
+
+
+def test_until_at_the_end_of_time_is_accepted_and_the_rule_fires() -> None:
+    start = at("2026-03-01T00:00+00:00")
+    for text, timezone in (
+        ("FREQ=SECONDLY;UNTIL=99991231T235959Z", None),
+        ("FREQ=DAILY;UNTIL=99991231", NEW_YORK),
+        ("FREQ=DAILY;UNTIL=99991231T235959Z", "Pacific/Kiritimati"),
+    ):
+        schedule = schedule_from_dict({"type": "rrule", "rrule": text, "timezone": timezone})
+        assert len(schedule.get_dates(3, start=start)) == 3, text
+        assert "until 9999-12-31" in schedule.describe()
+
+
+def test_times_stop_at_the_end_of_the_representable_range() -> None:
+    schedule = rrule("DTSTART:99991231T235959\nRRULE:FREQ=SECONDLY")
+    assert schedule.get_dates(3, start=at("2026-03-01T00:00+00:00")) == [datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)]
+    hourly = rrule("FREQ=HOURLY", "Pacific/Kiritimati")  # 10:00 UTC on 9999-12-31 is already the year 10000 there
+    assert hourly.get_dates(5, start=at("9999-12-31T08:00+00:00"))[-1].isoformat() == "9999-12-31T23:00:00+14:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "timezone"),
+    [
+        ("DTSTART;TZID=America/New_York:99991231T230000\nRRULE:FREQ=HOURLY", None),
+        ("RDATE:00010101T000000Z", NEW_YORK),
+        ("RRULE:FREQ=DAILY\nEXDATE:00010101T000000", "Asia/Tokyo"),
+    ],
+)
+def test_a_date_outside_the_representable_range_is_refused_quoting_it(text: str, timezone: str | None) -> None:
+    with pytest.raises(ConfigurationError, match="falls outside the years 1-9999 once read in UTC or in"):
+        schedule_from_dict({"type": "rrule", "rrule": text, "timezone": timezone})
+
+
+def test_a_count_rule_too_costly_to_expand_names_dtstart_in_its_advice() -> None:
+    from sluice.schedules import ScheduleBudget, ScheduleBudgetExceeded, schedule_budget
+
+    with_dtstart = rrule("DTSTART:20200101T000000\nRRULE:FREQ=SECONDLY;COUNT=1000000000")
+    with schedule_budget(ScheduleBudget(max_scanned=1000)), pytest.raises(ScheduleBudgetExceeded) as raised:
+        with_dtstart.get_dates(1, start=at("2026-03-01T00:00+00:00"))
+    assert "COUNT is counted from DTSTART (2020-01-01 00:00), so every time since then is scanned" in str(raised.value)
 
 
 # --- errors, JSON and descriptions -----------------------------------------------------------------

@@ -72,6 +72,21 @@ def history_of(app: Any, flow_run_id: Any) -> list[tuple[str, str]]:
         return [(row.type, row.name) for row in session.execute(query)]
 
 
+def store_unchecked_schedule(app: Any, deployment_id: Any, schedule: dict[str, Any]) -> None:
+    """Write ``schedule`` straight into the deployment's row, past every check of the API: the way a
+    version of Sluice without the schedule budget may have stored a costly one."""
+    from sqlalchemy import update
+
+    from sluice.server.database.tables import DeploymentTable
+    from sluice.server.models.deployment_schedules import schedule_id_for
+
+    entry = {"id": schedule_id_for(schedule), "schedule": schedule, "active": True}
+    statement = update(DeploymentTable).where(DeploymentTable.id == deployment_id)
+    with app.state.database.session() as session:
+        session.execute(statement.values(schedule=schedule, schedules=[entry]))
+        session.commit()
+
+
 def hours(start: datetime, *offsets: float) -> list[datetime]:
     """``start`` plus each offset in hours."""
     return [start + timedelta(hours=offset) for offset in offsets]

@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.server.scheduling_helpers import Clock, clock, hours, make_scheduler, runs_of, schedule_types, times_of
+from tests.server.scheduling_helpers import (
+    Clock,
+    clock,
+    hours,
+    make_scheduler,
+    runs_of,
+    schedule_types,
+    store_unchecked_schedule,
+    times_of,
+)
 
 __all__ = ["clock", "schedule_types"]  # fixtures
 
@@ -357,3 +366,50 @@ def test_turning_one_schedule_off_removes_only_its_runs(client, flow, app, sched
     client.update_deployment(deployment.id, schedules=entries)
     assert {run.expected_start_time.hour % 6 for run in runs_of(app, deployment.id)} == {0}
     assert scheduler.schedule_runs().created == 0
+
+
+@pytest.mark.parametrize(
+    "rrule",
+    [
+        "FREQ=SECONDLY;COUNT=1000000000",  # counted from 2020 second by second: past the scanned limit
+        "FREQ=SECONDLY;BYSETPOS=2",  # searched up to the year 9999 inside dateutil: past the time limit
+    ],
+)
+def test_a_stored_schedule_too_costly_to_compute_is_skipped_and_the_others_get_their_runs(
+    client, flow, app, settings, clock, caplog, rrule
+):
+    normal = client.create_deployment("hourly", flow.id, schedule=HOURLY)
+    hostile = client.create_deployment("hostile", flow.id, schedule=HOURLY)
+    store_unchecked_schedule(app, hostile.id, {"type": "rrule", "rrule": rrule})
+    scheduler = make_scheduler(
+        app, settings, clock, scheduler_max_runs=5, schedule_max_scanned=10_000, schedule_max_seconds=0.5
+    )
+    loop = threading.Thread(target=scheduler.schedule_runs, daemon=True)
+    loop.start()
+    loop.join(timeout=120)  # a deadline, not a measure: without a budget the loop sat in the rule for hours
+    assert not loop.is_alive(), "the scheduler loop is stuck in the costly schedule"
+    midnight = clock.now - timedelta(minutes=1)
+    assert times_of(app, normal.id) == hours(midnight, 1, 2, 3, 4, 5)
+    assert times_of(app, hostile.id) == []
+    (warning,) = [record for record in caplog.records if "skipped" in record.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert f"deployment {hostile.id} skipped: its dates cannot be computed" in warning.getMessage()
+    assert "is too costly to compute" in warning.getMessage()
+
+    caplog.clear()
+    clock.advance(minutes=5)
+    scheduler.schedule_runs()  # remembered: not computed again
+    assert not [record for record in caplog.records if "skipped" in record.getMessage()]
+    clock.advance(minutes=6)
+    scheduler.schedule_runs()  # tried again once RECHECK_AFTER (10 minutes) has passed
+    assert [record for record in caplog.records if "skipped" in record.getMessage()]
+
+
+def test_a_catchup_schedule_firing_every_microsecond_gets_its_runs(client, flow, app, settings, clock):
+    every_microsecond = {"type": "interval", "interval": 0.000001, "anchor_date": "2026-01-01T00:00:00Z"}
+    deployment = client.create_deployment("tiny", flow.id, schedule=every_microsecond, catchup=True)
+    scheduler = make_scheduler(app, settings, clock, scheduler_max_runs=5, schedule_max_scanned=10_000)
+    scheduler.schedule_runs()
+    clock.advance(hours=1)  # an hour of missed runs: 3.6e9 times, of which the latest 5 are caught up
+    scheduler.schedule_runs()
+    assert len(times_of(app, deployment.id)) == 15

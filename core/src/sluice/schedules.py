@@ -9,10 +9,16 @@ One DST rule applies to every schedule that works in local wall-clock time (RFC 
 time inside a spring-forward gap fires at the same offset after the gap (02:30 becomes 03:30 that
 day only), and a local time that occurs twice on a fall-back night fires once, at its first
 occurrence. ``resolve_local_time`` implements it for plugins.
+
+Every ``get_dates`` call runs under a budget (``sluice.schedule_budget``): a schedule whose dates
+take too many candidate times or too long to find raises ``ScheduleBudgetExceeded``, and one whose
+dates leave the years 1–9999 raises ``DatesOutOfRange`` — both ``ConfigurationError``s, so the API
+answers 422. ``check_next_dates`` is the check a server makes before storing a schedule.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
@@ -23,6 +29,46 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from sluice.errors import ConfigurationError
+from sluice.schedule_budget import (
+    Computation,
+    ScheduleBudget,
+    ScheduleBudgetExceeded,
+    ScheduleComputationStopped,
+    current_budget,
+    note_scanned,
+    scanner,
+    schedule_budget,
+    stop_schedule_computations,
+)
+
+__all__ = [
+    "Computation",
+    "DatesOutOfRange",
+    "Schedule",
+    "ScheduleBudget",
+    "ScheduleBudgetExceeded",
+    "ScheduleComputationStopped",
+    "check_next_dates",
+    "current_budget",
+    "format_validation_error",
+    "get_timezone",
+    "is_first_occurrence",
+    "note_scanned",
+    "resolve_local_time",
+    "scanner",
+    "schedule_budget",
+    "schedule_from_dict",
+    "stop_schedule_computations",
+    "timedelta_words",
+    "wall_clock_dates",
+]
+
+#: How many next dates ``check_next_dates`` asks for.
+CHECKED_DATES = 10
+
+
+class DatesOutOfRange(ConfigurationError):
+    """A schedule's dates (or a date given to it) fall outside the years 1–9999 a datetime can hold."""
 
 
 def get_timezone(name: str) -> ZoneInfo:
@@ -62,6 +108,10 @@ class Schedule(BaseModel):
     Subclasses declare ``type: Literal["<slug>"] = "<slug>"`` (the discriminator saved in JSON) and
     implement ``get_dates`` and ``describe``. Invalid specs must be rejected at construction with a
     ``ValueError`` quoting the bad part.
+
+    Every subclass's ``get_dates`` is wrapped so that it runs under the schedule budget: past it, it
+    raises ``ScheduleBudgetExceeded`` naming the schedule and ``budget_advice()``; an
+    ``OverflowError`` (a date past the year 9999) becomes ``DatesOutOfRange``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -94,18 +144,76 @@ class Schedule(BaseModel):
     def describe(self) -> str:
         """A one-line description for tables, e.g. "every 15 minutes"."""
 
+    def budget_advice(self) -> str:
+        """How to make this schedule's dates cheaper to find; ends the budget error's message.
+
+        Override it to name what makes your type costly (the rrule type names COUNT and FREQ).
+        """
+        return "choose a schedule whose next times come sooner or are simpler to find"
+
+    def error_subject(self) -> str:
+        """The schedule as error messages name it: its type and its JSON, on one line."""
+        return f"the {self.type} schedule {self.model_dump_json(exclude={'type'}, exclude_defaults=True)}"
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Put the subclass's own ``get_dates`` under the schedule budget."""
+        super().__pydantic_init_subclass__(**kwargs)
+        own = cls.__dict__.get("get_dates")
+        if own is not None and not getattr(own, "_sluice_budgeted", False):
+            cls.get_dates = _budgeted(own)  # type: ignore[method-assign]
+
     # helpers for subclasses -----------------------------------------------------------------
 
     def _bounds(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime | None]:
         """``start`` (default now) and ``end`` as aware datetimes in the schedule's zone."""
         zone = self.zone
         start = datetime.now(UTC) if start is None else _aware(start)
-        return start.astimezone(zone), (None if end is None else _aware(end).astimezone(zone))
+        return _in_zone(start, zone), (None if end is None else _in_zone(_aware(end), zone))
+
+
+def _budgeted(get_dates: Callable[..., list[datetime]]) -> Callable[..., list[datetime]]:
+    """``get_dates`` as one budgeted computation (or part of the running one), with its errors named."""
+
+    @functools.wraps(get_dates)
+    def budgeted(self: Schedule, *args: Any, **kwargs: Any) -> list[datetime]:
+        try:
+            return Computation().run(get_dates, self, *args, **kwargs)
+        except ScheduleBudgetExceeded as exc:
+            raise exc.about(self.error_subject(), self.budget_advice()) from None
+        except OverflowError:
+            raise DatesOutOfRange(
+                f"{self.error_subject()} gives dates outside the years 1-9999, which cannot be represented; "
+                "check its dates, anchor and bounds"
+            ) from None
+
+    budgeted._sluice_budgeted = True  # type: ignore[attr-defined]
+    return budgeted
+
+
+def check_next_dates(schedule: Schedule, now: datetime | None = None) -> list[datetime]:
+    """The schedule's next ``CHECKED_DATES`` dates from ``now``, found within the budget.
+
+    What a server checks before it stores a schedule: one whose next dates cannot be found within
+    the budget raises ``ScheduleBudgetExceeded`` (its message says why and what to change), one
+    whose dates leave the representable range ``DatesOutOfRange``. A schedule with no date left
+    passes (it creates no run).
+    """
+    return schedule.get_dates(CHECKED_DATES, now)
 
 
 def _aware(value: datetime) -> datetime:
     """Treat a naive datetime as UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _in_zone(value: datetime, zone: tzinfo) -> datetime:
+    """``value`` in ``zone``, or in UTC when its reading in ``zone`` would leave the years 1-9999
+    (9999-12-31 23:00 UTC is already the year 10000 in UTC+14): the same instant either way."""
+    try:
+        return value.astimezone(zone)
+    except OverflowError:
+        return value.astimezone(UTC)
 
 
 # Offsets are compared over this window: no real time zone changes its offset twice within it, so the
@@ -140,6 +248,10 @@ def wall_clock_dates(
     03:15), so times are held back until no later candidate can resolve before them. Times are
     ordered and de-duplicated by their UTC instant: two wall times of a fall-back night that compare
     equal as local datetimes are still distinct instants.
+
+    Every candidate counts against the schedule budget (``note_scanned``). Candidates stop at the
+    end of the representable range: an ``OverflowError`` from the stream, or a time that cannot be
+    expressed in ``zone``, ends the results there.
     """
     if n <= 0:
         return []
@@ -148,8 +260,11 @@ def wall_clock_dates(
     if end_utc is not None and end_utc < start_utc:
         return []
     # Begin early enough that a gap time before ``start`` that resolves after it is still seen.
-    earliest_offset = min(_offset_at_instant(start_utc, zone), _offset_at_instant(start_utc - _OFFSET_WINDOW, zone))
-    naive_from = (start_utc + earliest_offset).replace(tzinfo=None)
+    earliest_offset = min(
+        _offset_at_instant(start_utc, zone), _offset_at_instant(_shifted(start_utc, -_OFFSET_WINDOW), zone)
+    )
+    naive_from = _shifted(start_utc, earliest_offset).replace(tzinfo=None)
+    scanned = scanner()
 
     # Instants are kept as naive UTC datetimes: cheaper to build and compare than aware ones.
     start_at = start_utc.replace(tzinfo=None)
@@ -168,38 +283,54 @@ def wall_clock_dates(
             if end_at is not None and instant > end_at:
                 return True
             if instant != last_emitted:
-                results.append(_to_zone(instant, zone))
+                try:
+                    results.append(_to_zone(instant, zone))
+                except OverflowError:  # past the year 9999 in ``zone``: nothing later exists either
+                    return True
                 last_emitted = instant
                 if len(results) >= n:
                     return True
         return False
 
-    for candidate in candidates_from(naive_from):
-        if candidate.tzinfo is None:
-            naive = candidate
-            # fold=0 reads a gap time with the offset before the gap and a repeated time as its first
-            # occurrence: RFC 5545's rule (see ``resolve_local_time``).
-            offset = _offset_at_wall(candidate, zone)
-            instant = naive - offset
-        else:
-            instant = candidate.astimezone(UTC).replace(tzinfo=None)
-            local = candidate.astimezone(zone)
-            offset = local.utcoffset() or _ZERO
-            naive = local.replace(tzinfo=None)
-        if naive >= bound_valid_until:
-            # The largest offset in force over the next few days (at most one change in between).
-            largest_offset = max(offset, _offset_at_wall(naive + _OFFSET_WINDOW, zone))
-            bound_valid_until = naive + _BOUND_REUSE
-        # No candidate from here on can resolve to an instant before this one.
-        lower_bound = naive - largest_offset
-        if pending and pending[0] <= lower_bound and emit_until(lower_bound):
-            return results
-        if end_at is not None and lower_bound > end_at:
-            break
-        if instant >= start_at:
-            heapq.heappush(pending, instant)
+    try:
+        for candidate in candidates_from(naive_from):
+            scanned(1)
+            if candidate.tzinfo is None:
+                naive = candidate
+                # fold=0 reads a gap time with the offset before the gap and a repeated time as its
+                # first occurrence: RFC 5545's rule (see ``resolve_local_time``).
+                offset = _offset_at_wall(candidate, zone)
+                instant = naive - offset
+            else:
+                instant = candidate.astimezone(UTC).replace(tzinfo=None)
+                local = candidate.astimezone(zone)
+                offset = local.utcoffset() or _ZERO
+                naive = local.replace(tzinfo=None)
+            if naive >= bound_valid_until:
+                # The largest offset in force over the next few days (at most one change in between).
+                largest_offset = max(offset, _offset_at_wall(_shifted(naive, _OFFSET_WINDOW), zone))
+                bound_valid_until = _shifted(naive, _BOUND_REUSE)
+            # No candidate from here on can resolve to an instant before this one.
+            lower_bound = naive - largest_offset
+            if pending and pending[0] <= lower_bound and emit_until(lower_bound):
+                return results
+            if end_at is not None and lower_bound > end_at:
+                break
+            if instant >= start_at:
+                heapq.heappush(pending, instant)
+    except OverflowError:
+        pass  # the candidates reached the end of the representable range: no later time exists
     emit_until(None)
     return results
+
+
+def _shifted(value: datetime, delta: timedelta) -> datetime:
+    """``value + delta``, held at the first or last representable moment instead of overflowing."""
+    try:
+        return value + delta
+    except OverflowError:
+        extreme = datetime.max if delta > _ZERO else datetime.min
+        return extreme.replace(tzinfo=value.tzinfo)
 
 
 def _to_zone(instant: datetime, zone: tzinfo) -> datetime:
@@ -210,7 +341,10 @@ def _to_zone(instant: datetime, zone: tzinfo) -> datetime:
 
 
 def _offset_at_instant(instant: datetime, zone: tzinfo) -> timedelta:
-    return instant.astimezone(zone).utcoffset() or timedelta(0)
+    try:
+        return instant.astimezone(zone).utcoffset() or _ZERO
+    except OverflowError:  # within a day of the year 1 or 9999: the zone's reading does not exist
+        return _ZERO
 
 
 def _offset_at_wall(naive: datetime, zone: tzinfo) -> timedelta:
@@ -223,7 +357,9 @@ def schedule_from_dict(data: dict[str, Any]) -> Schedule:
     """Build the registered schedule type named by ``data["type"]`` from its JSON form.
 
     An unknown type says which package to install; an invalid spec raises ``ConfigurationError``
-    with pydantic's message, which quotes the bad part.
+    with pydantic's message, which quotes the bad part. A validator that computes dates (the rrule
+    type checks that its rule can fire) may raise ``ScheduleBudgetExceeded``, which is raised as it
+    is; a date outside the years 1-9999 raises ``DatesOutOfRange``.
     """
     from pydantic import ValidationError
 
@@ -237,7 +373,16 @@ def schedule_from_dict(data: dict[str, Any]) -> Schedule:
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
+        for error in exc.errors():
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, ScheduleBudgetExceeded):
+                raise cause from None
         raise ConfigurationError(f"invalid {data['type']} schedule: {format_validation_error(exc)}") from None
+    except OverflowError:  # arithmetic in a validator went past the year 9999 (or before the year 1)
+        raise DatesOutOfRange(
+            f"invalid {data['type']} schedule: one of its dates falls outside the years 1-9999, "
+            "which cannot be represented"
+        ) from None
 
 
 def format_validation_error(exc: Any) -> str:

@@ -82,6 +82,19 @@ class Settings(BaseSettings):
     scheduler_deployment_batch_size: int = Field(
         default=500, ge=1, description="Deployments the scheduler handles per database transaction."
     )
+    schedule_max_scanned: int = Field(
+        default=100_000,
+        ge=1,
+        description="The most candidate times one computation of a schedule's dates may scan; a schedule "
+        "whose next dates need more is refused (422) and skipped by the scheduler.",
+    )
+    schedule_max_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="The most seconds one computation of a schedule's dates may take; past it, it is stopped "
+        "as if it had scanned too much.",
+    )
     late_runs_loop_seconds: float = Field(default=5.0, gt=0, description="Seconds between two late-runs loops.")
     late_after_seconds: float = Field(
         default=15.0, ge=0, description="A SCHEDULED run this many seconds past its start time is renamed Late."

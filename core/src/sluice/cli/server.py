@@ -23,12 +23,23 @@ def _server_class() -> type:
 
     class Server(uvicorn.Server):
         """uvicorn's server, except that SIGINT/SIGTERM end the process with status 0 after the clean
-        shutdown instead of being raised again (which would report the process as killed)."""
+        shutdown instead of being raised again (which would report the process as killed), and stop
+        the schedule computations running in worker threads (a costly preview would otherwise hold
+        the graceful shutdown up until its budget ran out)."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
             """Start the graceful shutdown and forget the signal, so that it is not raised again."""
+            import threading
+
+            from sluice.schedules import stop_schedule_computations
+
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
             self._captured_signals.clear()
+            # From a thread of its own: a signal handler may run while this thread holds the lock
+            # the watchdog stops computations under.
+            threading.Thread(
+                target=stop_schedule_computations, args=("the server is shutting down",), daemon=True
+            ).start()
 
     return Server
 

@@ -108,10 +108,12 @@ class RouteStage:
 
 def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI:
     """The app with its state, queue backend, error handlers and API-key check, but no routes."""
+    from sluice.schedules import ScheduleBudget
     from sluice.server.auth import ApiKeyMiddleware
     from sluice.server.body_checks import RequestBodyMiddleware
     from sluice.server.errors import add_exception_handlers
     from sluice.server.queue_backend import attach_queue_backend
+    from sluice.server.schedule_budget import ScheduleBudgetMiddleware
 
     app = FastAPI(
         title="Sluice",
@@ -125,6 +127,7 @@ def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI
     app.state.database = database
     attach_queue_backend(app)
     add_exception_handlers(app)
+    app.add_middleware(ScheduleBudgetMiddleware, budget=ScheduleBudget.from_settings(settings))
     # Added first, so it runs after the API-key check: a caller without the key never gets a body read.
     app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.server_max_body_bytes)
     if settings.api_key is not None and settings.api_key.get_secret_value():

@@ -1,6 +1,9 @@
 """The schedule part of the deployment edit form: inputs to schedule JSON, and the next-runs preview.
 
-Validation is ``schedule_from_dict``'s: the UI checks nothing the schedule plugins do not.
+Validation is ``schedule_from_dict``'s and ``check_next_dates``'s, as on the server: the UI checks
+nothing the schedule plugins and the schedule budget do not. Every function here may compute dates
+(bounded by the budget, but up to a second): pages call them in a worker thread, never on the event
+loop.
 """
 
 from __future__ import annotations
@@ -131,11 +134,12 @@ def same_schedule(first: Mapping[str, Any] | None, second: Mapping[str, Any] | N
 
 
 def check_schedule(schedule: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    """``(schedule, None)`` when ``schedule_from_dict`` accepts it, else ``(None, its message)``."""
-    from sluice.schedules import schedule_from_dict
+    """``(schedule, None)`` when the server would store it, else ``(None, the reason)``: it must build
+    (``schedule_from_dict``) and its next dates must be found within the budget (``check_next_dates``)."""
+    from sluice.schedules import check_next_dates, schedule_from_dict
 
     try:
-        schedule_from_dict(schedule)
+        check_next_dates(schedule_from_dict(schedule))
     except (SluiceError, ValueError) as exc:
         return None, str(exc)
     return schedule, None
@@ -154,8 +158,11 @@ def preview(form: Mapping[str, Any], existing: Mapping[str, Any] | None = None) 
         return {"ok": True, "description": words, "dates": [], "labels": [], "error": None}
     from sluice.schedules import schedule_from_dict
 
-    parsed = schedule_from_dict(schedule)
-    dates = parsed.get_dates(PREVIEW_COUNT)
+    try:
+        parsed = schedule_from_dict(schedule)
+        dates = parsed.get_dates(PREVIEW_COUNT)
+    except (SluiceError, ValueError) as exc:  # past the budget this time (a loaded machine), or stopped
+        return {"ok": False, "description": "", "dates": [], "labels": [], "error": str(exc)}
     return {
         "ok": True,
         "description": parsed.describe(),

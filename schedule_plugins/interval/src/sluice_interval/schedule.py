@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, field_serializer, field_validator, model_validator
 
-from sluice.schedules import Schedule, get_timezone, resolve_local_time, timedelta_words, wall_clock_dates
+from sluice.schedules import (
+    Schedule,
+    get_timezone,
+    resolve_local_time,
+    scanner,
+    timedelta_words,
+    wall_clock_dates,
+)
 
 #: Intervals at least this long keep the anchor's wall-clock time; shorter ones are exact elapsed time.
 WALL_CLOCK_THRESHOLD = timedelta(hours=24)
@@ -71,9 +78,16 @@ class IntervalSchedule(Schedule):
         if timezone is None:  # the time zone was invalid; that error is reported on its own
             return value
         zone = get_timezone(timezone)
-        if value.tzinfo is None:
-            return resolve_local_time(value, zone)
-        return value.astimezone(zone)
+        try:
+            anchor = resolve_local_time(value, zone) if value.tzinfo is None else value.astimezone(zone)
+            anchor.astimezone(UTC)
+        except OverflowError:
+            where = "UTC" if timezone == "UTC" else f"UTC or in {timezone}"
+            raise ValueError(
+                f"anchor_date {value.isoformat()} falls outside the years 1-9999 once read in {where}, "
+                "which cannot be represented"
+            ) from None
+        return anchor
 
     @field_serializer("interval")
     def _interval_seconds(self, value: timedelta) -> int | float:
@@ -99,12 +113,14 @@ class IntervalSchedule(Schedule):
         current = anchor + step * interval
         end_utc = None if end is None else end.astimezone(UTC)
         results = []
-        while len(results) < n and (end_utc is None or current <= end_utc):
-            results.append(current.astimezone(zone))
-            try:
+        scanned = scanner()
+        try:
+            while len(results) < n and (end_utc is None or current <= end_utc):
+                scanned(1)
+                results.append(current.astimezone(zone))
                 current += interval
-            except OverflowError:
-                break
+        except OverflowError:  # past the year 9999 (in UTC or in ``zone``): no later time exists
+            pass
         return results
 
     def _wall_times(self, after: datetime) -> Iterator[datetime]:

@@ -52,7 +52,13 @@ def _describe_rule(rule: RecurrenceRule, recurrence: Recurrence) -> str:
     if "COUNT" in params:
         text += f", {params['COUNT']} times"
     if rule.until is not None:
-        text += f", until {local_wall_time(rule.until, recurrence.zone):%Y-%m-%d %H:%M}"
+        try:
+            text += f", until {local_wall_time(rule.until, recurrence.zone):%Y-%m-%d %H:%M}"
+        except OverflowError:  # the year 10000 in this zone
+            text += f", until {rule.until:%Y-%m-%d %H:%M} UTC"
+    elif "UNTIL" in params:  # past every representable instant (UNTIL=99991231 west of UTC)
+        until = params["UNTIL"]
+        text += f", until {until[:4]}-{until[4:6]}-{until[6:8]}"
     return text
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from sluice.schedules import scanner
 from sluice_rrule.parser import Recurrence, RecurrenceRule, instant_of, local_wall_time
 
 # Frequencies whose periods have a fixed length in wall-clock time, so a rule without COUNT can
@@ -56,7 +57,10 @@ def _rule_times(rule: RecurrenceRule, recurrence: Recurrence, after: datetime) -
         yield from times
         return
     zone = recurrence.zone
-    stop_after = local_wall_time(rule.until, zone) + UNTIL_SLACK
+    try:
+        stop_after = local_wall_time(rule.until, zone) + UNTIL_SLACK
+    except OverflowError:  # UNTIL is within a few days of the year 10000 here: never stop early
+        stop_after = datetime.max
     for moment in times:
         if instant_of(moment, zone) <= rule.until:
             yield moment
@@ -121,11 +125,27 @@ def _repeat_tile(rule: RecurrenceRule, expander: Any, after: datetime) -> Iterat
 
     Shifting a list of datetimes is several times faster than letting dateutil rebuild each period.
     """
-    times: Iterator[datetime] = expander.xafter(after, inc=True)
+    times = _times_from(expander, after)
     tile = tile_length(rule)
     if tile is None:
         return times
     return _shifted_tiles(times, tile)
+
+
+def _times_from(expander: Any, after: datetime) -> Iterator[datetime]:
+    """The dateutil rule's times at or after ``after``.
+
+    Like ``xafter``, but every time skipped on the way counts against the schedule budget: a rule
+    with COUNT is expanded from its DTSTART, however far back that is.
+    """
+    scanned = scanner()
+    times = iter(expander)
+    for moment in times:
+        if moment >= after:
+            yield moment
+            break
+        scanned(1)
+    yield from times
 
 
 def _shifted_tiles(times: Iterator[datetime], tile: timedelta) -> Iterator[datetime]:

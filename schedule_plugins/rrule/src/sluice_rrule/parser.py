@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -79,7 +79,7 @@ def parse_recurrence(text: str, timezone: str | None) -> Recurrence:
     dtstart = DEFAULT_DTSTART
     if dtstart_lines:
         _, params, value = dtstart_lines[0]
-        dtstart = local_wall_time(_parse_value(value, params, zone, "DTSTART"), zone)
+        dtstart = local_wall_time(_representable(_parse_value(value, params, zone, "DTSTART"), zone, value), zone)
 
     rules: list[RecurrenceRule] = []
     rdates: list[datetime] = []
@@ -90,10 +90,12 @@ def parse_recurrence(text: str, timezone: str | None) -> Recurrence:
         elif name == "RDATE":
             if params.get("VALUE", "").upper() == "PERIOD":
                 raise RRuleError(f"RDATE periods are not supported: {value!r}; list date-times instead")
-            rdates.extend(_parse_value(item, params, zone, "RDATE") for item in value.split(","))
+            rdates.extend(
+                _representable(_parse_value(item, params, zone, "RDATE"), zone, item) for item in value.split(",")
+            )
         elif name == "EXDATE":
             for item in value.split(","):
-                moment = _parse_value(item, params, zone, "EXDATE")
+                moment = _representable(_parse_value(item, params, zone, "EXDATE"), zone, item)
                 exdates.add(instant_of(moment, zone))
     if not rules and not rdates:
         raise RRuleError(f"rrule {text!r} has no RRULE or RDATE line, so it never fires")
@@ -163,6 +165,19 @@ def _parse_value(value: str, params: dict[str, str], zone: tzinfo, where: str) -
     return naive
 
 
+def _representable(moment: datetime, zone: tzinfo, text: str) -> datetime:
+    """``moment``, refused when its instant or its local time in ``zone`` leaves the years 1-9999."""
+    try:
+        instant_of(moment, zone)
+        local_wall_time(moment, zone)
+    except OverflowError:
+        where = "UTC" if str(zone) == "UTC" else f"UTC or in {zone}"
+        raise RRuleError(
+            f"the date {text!r} falls outside the years 1-9999 once read in {where}, which cannot be represented"
+        ) from None
+    return moment
+
+
 def local_wall_time(moment: datetime, zone: tzinfo) -> datetime:
     """Naive local wall-clock time in ``zone``."""
     return moment if moment.tzinfo is None else moment.astimezone(zone).replace(tzinfo=None)
@@ -200,7 +215,7 @@ def _parse_rule(value: str, dtstart: datetime, zone: tzinfo) -> RecurrenceRule:
         raise RRuleError(f"RRULE {value!r} has COUNT=0, so it never fires")
     until = None
     if "UNTIL" in params:
-        until = _parse_until(params["UNTIL"], zone, value)
+        until = _parse_until(params["UNTIL"], zone, value)  # None: after every representable time
     try:
         rule = rrulestr("RRULE:" + ";".join(kept), dtstart=dtstart)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -209,12 +224,21 @@ def _parse_rule(value: str, dtstart: datetime, zone: tzinfo) -> RecurrenceRule:
     return RecurrenceRule(value, params, rule, until)
 
 
-def _parse_until(text: str, zone: tzinfo, rule_text: str) -> datetime:
-    """UNTIL as an instant: UTC with Z, local wall time without; a bare date includes its whole day."""
+def _parse_until(text: str, zone: tzinfo, rule_text: str) -> datetime | None:
+    """UNTIL as an instant: UTC with Z, local wall time without; a bare date includes its whole day.
+
+    None when that instant is past the last representable one (UNTIL=99991231 in a zone west of
+    UTC): no time the rule can give is after it.
+    """
     moment = _parse_value(text, {}, zone, f"UNTIL in RRULE {rule_text!r}")
     if "T" not in text:
-        moment = datetime.combine(moment.date() + timedelta(days=1), time()) - timedelta(microseconds=1)
-    return instant_of(moment, zone)
+        moment = datetime.combine(moment.date(), time.max)
+    try:
+        return instant_of(moment, zone)
+    except OverflowError:
+        if moment.year == datetime.max.year:
+            return None
+        raise
 
 
 def _check_month_days(params: dict[str, str], rule_text: str) -> None:

@@ -43,7 +43,7 @@ class RRuleSchedule(Schedule):
         recurrence = self.recurrence
         # Generous: no resolved time can be more than a day before its wall-clock reading in UTC.
         earliest = min([recurrence.dtstart, *(_naive(moment) for moment in recurrence.rdates)])
-        probe_start = (earliest - timedelta(days=2)).replace(tzinfo=UTC)
+        probe_start = (earliest - min(timedelta(days=2), earliest - datetime.min)).replace(tzinfo=UTC)
         if not self.get_dates(1, start=probe_start):
             raise RRuleError(f"rrule {self.rrule!r} can never fire: it yields no time (check COUNT, UNTIL, EXDATE)")
         return self
@@ -71,6 +71,21 @@ class RRuleSchedule(Schedule):
     def describe(self) -> str:
         """E.g. "every week on Mon at 09:00 (America/New_York)"."""
         return describe_recurrence(self.recurrence)
+
+    def budget_advice(self) -> str:
+        """What makes a recurrence costly: COUNT counted from a distant DTSTART, or a fine FREQ whose
+        times are rare or never come."""
+        recurrence = self.recurrence
+        if any("COUNT" in rule.params for rule in recurrence.rules):
+            start = f"{recurrence.dtstart:%Y-%m-%d %H:%M}" + ("" if recurrence.has_dtstart else ", the default")
+            return (
+                f"COUNT is counted from DTSTART ({start}), so every time since then is scanned: "
+                "give a DTSTART close to now, drop COUNT, or use a coarser FREQ"
+            )
+        return (
+            "its times are rare or never come, and are searched up to the year 9999: "
+            "use a coarser FREQ, fewer BY parts, or an UNTIL"
+        )
 
 
 def _naive(moment: datetime) -> datetime:

@@ -31,7 +31,7 @@ from sluice.server.api.responses import already_there, model_response, repaired_
 from sluice.server.database.tables import BlockDocumentTable, DeploymentTable, FlowRunTable, FlowTable
 from sluice.server.database.types import utcnow
 from sluice.server.encryption import SecretBox
-from sluice.server.models.deployment_schedules import resolve_schedule_values
+from sluice.server.models.deployment_schedules import normalise_schedule_values, resolve_schedule_values
 from sluice.server.models.scheduled_runs import delete_future_scheduled_runs, delete_outdated_runs, scheduling_snapshot
 from sluice.server.secret_overrides import masked_overrides, protected_overrides, revealed_overrides
 from sluice.settings import Settings
@@ -122,6 +122,7 @@ def create_deployment(body: DeploymentCreate, session: SessionDep, settings: Set
     (given by ``flow_name``) and the work queue are created on first use.
     """
     given = _column_values(body, exclude_unset=False)
+    normalise_schedule_values(given)  # before any lock: it computes the schedules' next dates
     for attempt in range(2):
         values = dict(given)  # resolve_schedule_values rewrites it: a retry starts from the body again
         if body.flow_id is not None:
@@ -221,8 +222,9 @@ def update_deployment(
 ) -> Response:
     """Change the fields given; the others keep their values (a secret override sent as
     ``********`` keeps its stored value)."""
-    row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
     values = _column_values(body, exclude_unset=True)
+    normalise_schedule_values(values)  # before any lock: it computes the schedules' next dates
+    row = get_or_404(session, DeploymentTable, deployment_id, "deployment")
     _check_references(session, values, settings)
     if values.get("infra_overrides"):
         box = lambda: secret_box_of(request.app)  # noqa: E731

@@ -9,12 +9,13 @@ once: lateness counts from when it was created.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy.orm import Session
 
 from sluice.errors import ConfigurationError
+from sluice.schedules import Schedule
 from sluice.schemas.scheduling import MAX_BACKFILL_RUNS, BackfillRequest, BackfillResult, BackfillRun
 from sluice.server.api.common import get_or_404
 from sluice.server.database.tables import DeploymentTable
@@ -28,6 +29,9 @@ from sluice.server.models.scheduled_runs import (
 )
 
 _schedules = ScheduleCache(max_size=1000)
+#: Times computed per ``get_dates`` call of a backfill (see ``dates_in_window``).
+CHUNK_DATES = 10_000
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def plan_backfill(row: DeploymentTable, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
@@ -45,11 +49,29 @@ def plan_backfill(row: DeploymentTable, start: datetime, end: datetime) -> list[
                 f"(type {entry.schedule.get('type')!r}: is its plugin installed?)"
             )
         room = MAX_BACKFILL_RUNS + 1 - len(planned)
-        planned += [(entry.id, when) for when in schedule.get_dates(room, start, end)]
+        planned += [(entry.id, when) for when in dates_in_window(schedule, room, start, end)]
         if len(planned) > MAX_BACKFILL_RUNS:
             break
     planned.sort(key=lambda item: (item[1], item[0]))
     return planned
+
+
+def dates_in_window(schedule: Schedule, n: int, start: datetime, end: datetime) -> list[datetime]:
+    """At most ``n`` times ``schedule`` fires from ``start`` to ``end``, asked ``CHUNK_DATES`` at a time.
+
+    Each chunk is one computation under the schedule budget, which is sized for finding a
+    schedule's next few times: a window of 100,000 times must not be refused for its size alone.
+    A schedule too costly to compute raises ``ScheduleBudgetExceeded`` (a 422) on its first chunk.
+    """
+    dates: list[datetime] = []
+    cursor = start
+    while len(dates) < n:
+        chunk = schedule.get_dates(min(CHUNK_DATES, n - len(dates)), cursor, end)
+        dates += chunk
+        if len(chunk) < CHUNK_DATES:
+            break
+        cursor = chunk[-1] + _MICROSECOND
+    return dates
 
 
 def backfill_deployment(

@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from sluice.errors import ConfigurationError, UnknownSlugError
-from sluice.schedules import Schedule
+from sluice.schedules import Schedule, ScheduleBudgetExceeded
 
 logger = logging.getLogger("sluice.server.scheduler")
 
@@ -51,22 +51,43 @@ def normalise_schedule_json(schedule: Mapping[str, Any]) -> dict[str, Any]:
 
     Dumping fixes defaults once (an interval's missing ``anchor_date`` becomes the time of this
     call), so the scheduler computes the same times on every loop. An invalid spec raises
-    ``ConfigurationError`` quoting the bad part; a type no installed plugin provides is stored as
-    given (the scheduler skips it with a warning until the plugin is installed).
+    ``ConfigurationError`` quoting the bad part, and so does one whose next dates cannot be found
+    within the schedule budget (``check_next_dates``: the scheduler could not create its runs); a
+    type no installed plugin provides is stored as given (the scheduler skips it with a warning
+    until the plugin is installed).
     """
-    from sluice.schedules import schedule_from_dict
+    from sluice.schedules import check_next_dates, schedule_from_dict
 
     data = dict(schedule)
     try:
-        return schedule_from_dict(data).model_dump(mode="json")
+        parsed = schedule_from_dict(data)
     except UnknownSlugError:
         return data
+    check_next_dates(parsed)
+    return parsed.model_dump(mode="json")
+
+
+def normalise_schedule_values(values: dict[str, Any]) -> None:
+    """Validate and normalise, in place, the schedules of a create or update body that
+    ``resolve_schedule_values`` will store (``normalise_schedule_json`` on each).
+
+    Call it before the request's transaction touches the database: checking a schedule computes its
+    dates (up to the schedule budget), and no lock should be held meanwhile. Raises
+    ``ConfigurationError`` with the reason.
+    """
+    if values.get("schedules"):
+        values["schedules"] = [
+            {**entry, "schedule": normalise_schedule_json(entry["schedule"])} for entry in values["schedules"]
+        ]
+    elif values.get("schedule") is not None:
+        values["schedule"] = normalise_schedule_json(values["schedule"])
 
 
 def resolve_schedule_values(values: dict[str, Any], stored: Iterable[Mapping[str, Any]] = ()) -> None:
     """Turn the ``schedule``/``schedules`` of a create or update body into the stored columns, in place.
 
-    ``values`` holds only the fields being written (an update leaves the others out):
+    The schedules must have gone through ``normalise_schedule_values`` first. ``values`` holds only
+    the fields being written (an update leaves the others out):
 
     - a non-empty ``schedules`` list wins; each entry keeps its ``id``, else the id of the ``stored``
       entry with the same schedule, else one derived from the schedule;
@@ -90,7 +111,6 @@ def resolve_schedule_values(values: dict[str, Any], stored: Iterable[Mapping[str
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
     for given_id, schedule, active in raw:
-        schedule = normalise_schedule_json(schedule)
         known = by_content.get(canonical_schedule_json(schedule))
         if given_id is not None:
             entry_id = str(given_id)
@@ -134,7 +154,9 @@ def active_entries(
 
 class ScheduleCache:
     """Parsed ``Schedule`` objects by canonical JSON, so a loop over many deployments parses each
-    distinct schedule once. Unknown types and invalid specs are logged once and give None."""
+    distinct schedule once. Unknown types and invalid specs are logged once and give None; a spec
+    whose validation ran out of schedule budget raises ``ScheduleBudgetExceeded`` and is not
+    remembered (the budget's time limit depends on the moment)."""
 
     def __init__(self, max_size: int = 10_000) -> None:
         self._parsed: dict[str, Schedule | None] = {}
@@ -150,6 +172,8 @@ class ScheduleCache:
             return self._parsed[key]
         try:
             parsed: Schedule | None = schedule_from_dict(dict(schedule))
+        except ScheduleBudgetExceeded:
+            raise
         except (UnknownSlugError, ConfigurationError) as exc:
             logger.warning("skipping schedule %s: %s", key, exc)
             parsed = None

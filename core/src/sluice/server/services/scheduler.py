@@ -16,6 +16,12 @@ from a schedule that was just edited is never created after the edit deleted the
 A scheduler remembers when each schedule it found filled next runs low, and counts that schedule's
 runs again only then, when its deployment changes, or after ``RECHECK_AFTER``; a loop with nothing
 to create therefore reads the deployments and little else.
+
+The dates of each schedule are computed under the schedule budget (``SLUICE_SCHEDULE_MAX_SCANNED``,
+``SLUICE_SCHEDULE_MAX_SECONDS``), all of one schedule's dates in a loop sharing one budget. A
+schedule past it (one stored before the server refused such schedules) is skipped with a warning
+naming the deployment and why, and left alone until its deployment changes or ``RECHECK_AFTER``
+passes: it never holds up the runs of the other deployments.
 """
 
 from __future__ import annotations
@@ -26,13 +32,21 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sluice.schedules import Schedule
+from sluice.schedules import (
+    Computation,
+    DatesOutOfRange,
+    Schedule,
+    ScheduleBudget,
+    ScheduleBudgetExceeded,
+    ScheduleComputationStopped,
+    schedule_budget,
+)
 from sluice.server.database.engine import Database
 from sluice.server.database.tables import DeploymentTable, FlowRunTable
 from sluice.server.database.types import utcnow
@@ -47,6 +61,8 @@ from sluice.server.services.base import Service
 from sluice.settings import Settings
 
 logger = logging.getLogger("sluice.server.scheduler")
+
+T = TypeVar("T")
 
 _MICROSECOND = timedelta(microseconds=1)
 #: How long a schedule found with enough runs ahead is trusted without counting them again.
@@ -72,6 +88,15 @@ class _Deployment:
     updated: datetime
     catchup: bool
     entries: list[ScheduleEntry]
+
+
+@dataclass(frozen=True)
+class _Failing:
+    """A schedule whose dates could not be computed: skipped until its deployment changes or
+    ``retry_at``."""
+
+    updated: datetime  # the deployment's ``updated`` when it failed
+    retry_at: datetime
 
 
 @dataclass(frozen=True)
@@ -101,10 +126,14 @@ class Scheduler(Service):
         self.batch_size = settings.scheduler_deployment_batch_size
         # A schedule is topped up when it has fewer future runs than this (at least one).
         self.refill_below = max(1, self.min_runs)
+        self.budget = ScheduleBudget.from_settings(settings)
         self._schedules = ScheduleCache()
         # Schedules known to have enough runs ahead, so that a steady loop over many deployments
         # does not count their runs again on every round.
         self._filled: dict[tuple[UUID, str], _Filled] = {}
+        # Schedules whose dates could not be computed within the budget, so that one is not tried
+        # again on every loop.
+        self._failing: dict[tuple[UUID, str], _Failing] = {}
 
     async def run_once(self) -> None:
         """One loop, in a worker thread (the work is blocking database I/O)."""
@@ -118,6 +147,7 @@ class Scheduler(Service):
         report = SchedulerReport()
         after: UUID | None = None
         known, self._filled = self._filled, {}
+        self._failing = {key: failing for key, failing in self._failing.items() if now < failing.retry_at}
         while True:
             page = self._read_page(after)
             if not page:
@@ -177,6 +207,8 @@ class Scheduler(Service):
             needy, enough = [], []
             for deployment in unknown:
                 for entry in deployment.entries:
+                    if self._still_failing(deployment, entry, now):
+                        continue
                     count = future.get((deployment.fields.id, entry.id), 0)
                     if count < self.refill_below:
                         needy.append((deployment, entry))
@@ -185,20 +217,21 @@ class Scheduler(Service):
             catchup_ids = sorted({d.fields.id for d, _ in needy if d.catchup}, key=str)
             last_times = _last_run_times(session, catchup_ids) if catchup_ids else {}
         for deployment, entry, count in enough:
-            self._remember(deployment, entry, self._next_dates(entry, count, now), now)
+            ahead = self._compute(deployment, entry, now, self._next_dates, entry, count, now)
+            self._remember(deployment, entry, ahead or [], now)
         runs: list[dict[str, Any]] = []
         planned: list[tuple[_Deployment, ScheduleEntry, list[datetime]]] = []
         for deployment, entry in needy:
+            if self._stopping.is_set():  # the server is shutting down: the runs planned so far are written
+                break
             start = now
             last = last_times.get((deployment.fields.id, entry.id))
             if deployment.catchup and last is not None and last < now:
                 # Missed runs count from the last one, but never from before the deployment's last
                 # change: runs missed while the schedule was paused are not "caught up".
                 start = max(last + _MICROSECOND, deployment.updated)
-            try:
-                dates = self._dates(entry, start, now)
-            except Exception:  # one broken schedule must not hold up every other deployment's runs
-                logger.exception("schedule %s of deployment %s failed; skipped", entry.id, deployment.fields.id)
+            dates = self._compute(deployment, entry, now, self._dates, entry, start, now)
+            if dates is None:
                 continue
             planned.append((deployment, entry, dates))
             runs.extend(new_scheduled_run(deployment.fields, entry.id, when, now) for when in dates)
@@ -220,17 +253,42 @@ class Scheduler(Service):
             and now - found.checked < RECHECK_AFTER
         )
 
+    def _still_failing(self, deployment: _Deployment, entry: ScheduleEntry, now: datetime) -> bool:
+        """Whether the schedule failed in an earlier loop and is still to be left alone."""
+        failing = self._failing.get((deployment.fields.id, entry.id))
+        return failing is not None and failing.updated == deployment.updated and now < failing.retry_at
+
+    def _compute(
+        self, deployment: _Deployment, entry: ScheduleEntry, now: datetime, plan: Callable[..., T], *args: Any
+    ) -> T | None:
+        """``plan(*args)`` as one computation under the budget; None when it fails, which is logged
+        (and, past the budget, remembered): one schedule never holds up the others' runs."""
+        where = f"schedule {entry.id} of deployment {deployment.fields.id}"
+        try:
+            with schedule_budget(self.budget):
+                return Computation().run(plan, *args)
+        except ScheduleComputationStopped:
+            return None  # the server is shutting down
+        except (ScheduleBudgetExceeded, DatesOutOfRange) as exc:
+            retry_at = now + RECHECK_AFTER
+            self._failing[(deployment.fields.id, entry.id)] = _Failing(deployment.updated, retry_at)
+            logger.warning(
+                "%s skipped: its dates cannot be computed (%s); it is tried again when the deployment changes or at %s",
+                where,
+                exc,
+                retry_at.isoformat(timespec="seconds"),
+            )
+        except Exception:
+            logger.exception("%s failed; skipped", where)
+        return None
+
     def _next_dates(self, entry: ScheduleEntry, count: int, now: datetime) -> list[datetime]:
         """The next ``count`` times of a schedule after ``now``: those its ``count`` runs ahead stand
         for (none when the schedule cannot be read: it is then counted again next loop)."""
         schedule = self._schedules.get(entry.schedule)
         if schedule is None:
             return []
-        try:
-            return schedule.get_dates(count, now + _MICROSECOND)
-        except Exception:
-            logger.exception("schedule %s failed", entry.id)
-            return []
+        return schedule.get_dates(count, now + _MICROSECOND)
 
     def _remember(self, deployment: _Deployment, entry: ScheduleEntry, ahead: list[datetime], now: datetime) -> None:
         """Note when a schedule with the runs ``ahead`` (sorted) next needs topping up."""
@@ -278,10 +336,11 @@ def _latest_dates(schedule: Schedule, n: int, start: datetime, end: datetime) ->
     """The last ``n`` times ``schedule`` fires at or after ``start`` and before ``end``.
 
     Schedules only count forward, so a window ending at ``end`` is doubled until it holds more than
-    ``n`` times (or reaches ``start``); only that window is then walked, keeping its last ``n``.
+    ``n`` times (or reaches ``start``); only that window is then walked, keeping its last ``n``. The
+    first window is short, so that a schedule firing every microsecond walks a few thousand times.
     """
     last = end - _MICROSECOND
-    window = timedelta(minutes=1)
+    window = timedelta(milliseconds=1)
     while True:
         lower = max(start, end - window)
         if lower == start or len(schedule.get_dates(n + 1, lower, last)) > n:

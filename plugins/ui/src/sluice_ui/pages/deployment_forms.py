@@ -2,6 +2,7 @@
 
 Both forms are generated from the deployment's ``parameter_openapi_schema``. A wrong value is shown
 next to its field and nothing is sent to the API; what the API still refuses is shown on top.
+Reading and checking a schedule computes its dates, so it runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from sluice.schemas import Deployment
 from sluice_ui.api import ApiError, get_api
@@ -116,7 +118,7 @@ async def edit_form(request: Request, deployment_id: str, session: SessionDep) -
         description=deployment.description or "",
         tags=", ".join(deployment.tags),
         work_queue_name=deployment.work_queue_name or "",
-        schedule=form_values(deployment.schedule),
+        schedule=await run_in_threadpool(form_values, deployment.schedule),
     )
     return render(request, "deployment_edit.html", context)
 
@@ -134,7 +136,7 @@ async def edit(request: Request, deployment_id: str, session: CsrfDep) -> Respon
     parameters, fields, errors = parse_schema_form(
         deployment.parameter_openapi_schema, form, PARAM_PREFIX, require_all=False
     )
-    schedule, schedule_error = schedule_from_form(form, deployment.schedule)
+    schedule, schedule_error = await run_in_threadpool(schedule_from_form, form, deployment.schedule)
     if schedule_error:
         errors["schedule"] = schedule_error
     queue = str(form.get("work_queue_name") or "").strip()
@@ -167,7 +169,7 @@ async def edit(request: Request, deployment_id: str, session: CsrfDep) -> Respon
         "work_queue_name": queue,
     }
     # Sent only when changed: the shorthand replaces every schedule a deployment has.
-    if not same_schedule(schedule, deployment.schedule):
+    if not await run_in_threadpool(same_schedule, schedule, deployment.schedule):
         changes["schedule"] = schedule
     try:
         await api.update_deployment(deployment_id, changes)
@@ -181,7 +183,9 @@ async def edit(request: Request, deployment_id: str, session: CsrfDep) -> Respon
 async def schedule_preview(request: Request, session: SessionDep, deployment_id: str = "") -> Response:
     """The schedule in words and its next 5 fire times, for the live preview of the Edit form.
 
-    Reads the same ``schedule_*`` inputs as the form, as query parameters; changes nothing.
+    Reads the same ``schedule_*`` inputs as the form, as query parameters; changes nothing. The
+    dates are computed in a worker thread, under the schedule budget: a costly rule answers its
+    reason within the budget and never holds up the server's other requests.
     """
     existing = None
     if deployment_id:
@@ -189,4 +193,4 @@ async def schedule_preview(request: Request, session: SessionDep, deployment_id:
             existing = (await get_api(request).deployment(deployment_id)).schedule
         except ApiError:
             existing = None
-    return JSONResponse(preview(request.query_params, existing))
+    return JSONResponse(await run_in_threadpool(preview, request.query_params, existing))

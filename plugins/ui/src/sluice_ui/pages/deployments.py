@@ -1,5 +1,8 @@
 """``/deployments``: the table with tag and text filters, a deployment's page, quick run,
-pause/resume of its schedule, and delete with a confirmation."""
+pause/resume of its schedule, and delete with a confirmation.
+
+Schedules are put in words and their next dates computed in a worker thread, never on the event loop.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from sluice.schemas import Deployment, StateType
 from sluice_ui.api import ApiError, get_api
@@ -53,13 +57,10 @@ async def deployments_page(request: Request, session: SessionDep, tag: str = "",
         )
         for run in upcoming:
             next_runs.setdefault(str(run.deployment_id), run)
+    words = await run_in_threadpool(lambda: [describe_schedule(deployment.schedule) for deployment in shown])
     rows = [
-        {
-            "deployment": deployment,
-            "schedule": describe_schedule(deployment.schedule),
-            "next_run": next_runs.get(str(deployment.id)),
-        }
-        for deployment in shown
+        {"deployment": deployment, "schedule": schedule, "next_run": next_runs.get(str(deployment.id))}
+        for deployment, schedule in zip(shown, words, strict=True)
     ]
     context = {"rows": rows, "tags": tags, "tag": tag, "q": q, "total": len(everything)}
     return render(request, "deployments.html", context)
@@ -84,13 +85,21 @@ async def deployment_page(request: Request, deployment_id: str, session: Session
     context = {
         "deployment": deployment,
         "fields": [(name, values.get(name)) for name in DEPLOYMENT_FIELDS],
-        "schedule_words": describe_schedule(deployment.schedule),
-        "all_schedules": [(describe_schedule(entry.schedule), entry.active) for entry in deployment.schedules],
-        "schedule_dates": next_dates(deployment.schedule),
+        **await run_in_threadpool(_schedule_context, deployment),
         "upcoming": upcoming,
         "recent": recent,
     }
     return render(request, "deployment.html", context)
+
+
+def _schedule_context(deployment: Deployment) -> dict[str, Any]:
+    """The schedules in words and the next dates, for the deployment's page (computes dates: call
+    it in a worker thread)."""
+    return {
+        "schedule_words": describe_schedule(deployment.schedule),
+        "all_schedules": [(describe_schedule(entry.schedule), entry.active) for entry in deployment.schedules],
+        "schedule_dates": next_dates(deployment.schedule),
+    }
 
 
 @router.post("/deployments/{deployment_id}/quick-run")
