@@ -23,6 +23,10 @@ class UnknownSlugError(PluginError, LookupError):
     """No installed plugin provides the requested slug."""
 
 
+class APIUnavailable(SluiceError, ConnectionError):
+    """The API could not be reached or cannot answer now (refused, timed out, 502/503/504/429): try again later."""
+
+
 class ConfigurationError(SluiceError, ValueError):
     """A setting, a file or an argument is invalid."""
 

@@ -18,6 +18,11 @@ class LogCreate(RequestModel):
     name: str = Field(default="sluice", max_length=500, description="Logger name.")
     message: str = Field(max_length=1_000_000)
     timestamp: UtcDatetime
+    client_id: UUID | None = Field(
+        default=None,
+        description="An id the client gives the record: a record sent again with the same id (a retry "
+        "after a lost answer) is stored once.",
+    )
 
 
 class Log(ResponseModel):
@@ -29,6 +34,7 @@ class Log(ResponseModel):
     name: str
     message: str
     timestamp: datetime
+    client_id: UUID | None = None
 
 
 class LogFilter(Page):
