@@ -6,7 +6,8 @@
 - each claimed run gets a worker thread: it waits for the run's start time (runs are claimed up to
   ``prefetch_seconds`` early), loads and prepares the infrastructure, runs it, records its
   identifier on the run (``infrastructure_pid``) and, when it ends without a final state, marks the
-  run CRASHED with the exit code;
+  run CRASHED with the exit code — through the agent's outbox (``sluice.agent_outbox``), which keeps
+  what the API cannot take now on disk and delivers it, with backoff, once it answers;
 - a heartbeat thread tells the server the agent is alive and learns which of its runs are being
   cancelled (CANCELLING): their infrastructure is killed and the run set CANCELLED.
 
@@ -26,12 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from sluice.backoff import GaveUp, retry
 from sluice.errors import InfrastructureNotFound, ObjectNotFound, SluiceError
+from sluice.infrastructure import KILL_GRACE_SECONDS
 from sluice.settings import Settings, get_settings
 
 logger = logging.getLogger("sluice.agent")
-
-_FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Agent:
         self._slot_freed = threading.Event()
         self._workers: list[threading.Thread] = []
         self._client: Any = None
+        self._outbox: Any = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -96,11 +98,14 @@ class Agent:
 
         Returns how many runs this agent started.
         """
+        from sluice.agent_outbox import AgentOutbox
         from sluice.client import get_client
 
         self._client = get_client()
+        self._outbox = AgentOutbox(self.settings.home, get_client)
         try:
             self._register()
+            self._outbox.start()
             threading.Thread(target=self._heartbeat_loop, name="sluice-agent-heartbeat", daemon=True).start()
             if run_once:
                 self._submit_all(self._claim(wait_seconds=0.0))
@@ -112,6 +117,7 @@ class Agent:
                 self._shut_down()
         finally:
             self._stopping.set()
+            self._outbox.stop()
             self._client.close()
         return len(self._workers)
 
@@ -126,16 +132,19 @@ class Agent:
             return list(self._active)
 
     def _register(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                self._client.register_agent(self.name, self._named_queues(), agent_id=self.id)
-                break
-            except SluiceError as exc:
-                logger.warning("cannot register with the API (%s); retrying in %.0fs", exc, delay)
-                if self._stopping.wait(delay):
-                    return
-                delay = min(delay * 2, 10.0)
+        try:
+            retry(
+                lambda: self._client.register_agent(self.name, self._named_queues(), agent_id=self.id),
+                SluiceError,
+                stop=self._stopping,
+                on_retry=lambda exc, delay: logger.warning(
+                    "cannot register with the API (%s); retrying in %.1fs", exc, delay
+                ),
+            )
+        except GaveUp:
+            return  # stopping
+        if self._outbox is not None:
+            self._outbox.wake()
         if self.tags:
             self._ensure_legacy_queue()
         where = "the embedded API" if self._client.is_embedded else self._client.api_url
@@ -197,27 +206,29 @@ class Agent:
         return wait
 
     def _claim_loop(self) -> None:
-        delay = 0.5
         while not self._stopping.is_set():
             if self._room() <= 0:
                 self._slot_freed.wait(1.0)
                 self._slot_freed.clear()
                 continue
             try:
-                runs = self._claim(self._claim_wait())
-                delay = 0.5
-            except SluiceError as exc:
-                if self._stopping.is_set():
-                    return  # the client is closing: not a failure
-                logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 10.0)
-                continue
+                runs = retry(
+                    lambda: self._claim(self._claim_wait()),
+                    SluiceError,
+                    stop=self._stopping,
+                    on_retry=self._claim_failed,
+                )
+            except GaveUp:
+                return  # stopping: the client is closing, not a failure
             if self._stopping.is_set():
                 for run in runs:
                     self._hand_back(ActiveRun(run))
                 return
             self._submit_all(runs)
+
+    def _claim_failed(self, exc: BaseException, delay: float) -> None:
+        if not self._stopping.is_set():
+            logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
 
     def _submit_all(self, runs: list[Any]) -> None:
         for run in runs:
@@ -295,29 +306,16 @@ class Agent:
             self._kill(active)
 
     def _after_exit(self, active: ActiveRun, status_code: int) -> None:
+        """Tell the API what the end of the run's infrastructure means (now, or once it answers)."""
         run = active.flow_run
         if active.handed_back:
             return
         try:
-            state = self._client.read_flow_run(run.id).state
+            self._outbox.report_exit(self._client, run.id, run.name, status_code)
         except SluiceError as exc:
-            logger.warning("flow run %s ended (exit code %s); cannot read its state: %s", run.name, status_code, exc)
-            return
-        state_type = state.type.value if state is not None else None
-        if state_type in _FINAL:
-            logger.info("Flow run %s finished: %s", run.name, state.name)
-        elif state_type == "CANCELLING":
-            self._propose(run.id, "CANCELLED", "Cancelled: the agent stopped its infrastructure.")
-            logger.info("Flow run %s cancelled", run.name)
-        else:
-            message = (
-                f"Flow run infrastructure exited with code {status_code} "
-                f"without reporting a final state (the run was {state_type})."
-            )
-            logger.error("Flow run %s crashed: %s", run.name, message)
-            self._propose(run.id, "CRASHED", message)
+            logger.error("flow run %s ended (exit code %s); cannot report it: %s", run.name, status_code, exc)
 
-    def _kill(self, active: ActiveRun, grace_seconds: float = 10.0) -> None:
+    def _kill(self, active: ActiveRun, grace_seconds: float = KILL_GRACE_SECONDS) -> None:
         if active.identifier is None or active.infrastructure is None:
             return
         try:
@@ -346,8 +344,12 @@ class Agent:
             logger.error("cannot hand flow run %s back: %s", run.id, exc)
 
     def _propose(self, flow_run_id: UUID, state_type: str, message: str) -> None:
+        """Propose a state for one of the agent's runs, now or once the API answers (``AgentOutbox``)."""
+        from sluice.runner import new_state
+
+        state = new_state(state_type, message=message)
         try:
-            self._client.set_flow_run_state(flow_run_id, state_type, message=message)
+            self._outbox.report_state(self._client, flow_run_id, state, f"flow run {flow_run_id}: {state_type}")
         except SluiceError as exc:
             logger.error("cannot set flow run %s %s: %s", flow_run_id, state_type, exc)
 
@@ -364,6 +366,7 @@ class Agent:
                 if not self._stopping.is_set():
                     logger.warning("heartbeat failed: %s", exc)
                 continue
+            self._outbox.wake()  # the API answers again: what waits need not wait for its backoff
             for flow_run_id in answer.cancelling_flow_run_ids:
                 self._cancel(flow_run_id)
 

@@ -15,7 +15,21 @@ from typing import Any
 from sluice.blocks import Block, InfrastructureBlock, InfrastructureResult
 from sluice.errors import UnknownSlugError
 
-__all__ = ["InfrastructureBlock", "InfrastructureResult", "default_engine_image"]
+__all__ = [
+    "KILL_GRACE_SECONDS",
+    "LIFELINE_FD_VARIABLE",
+    "InfrastructureBlock",
+    "InfrastructureResult",
+    "default_engine_image",
+]
+
+#: Environment variable naming a file descriptor the engine may read: the read end of a pipe whose
+#: write end only the agent holds. Infrastructure that can (``process``) passes one; when the agent
+#: dies, even by ``kill -9``, the pipe closes and the engine stops its flow (``sluice.watchdog``).
+LIFELINE_FD_VARIABLE = "SLUICE__LIFELINE_FD"
+#: Seconds a flow run's processes get between SIGTERM and SIGKILL when the agent cancels it, and when
+#: its engine stops it because its agent is gone or its run was ended elsewhere.
+KILL_GRACE_SECONDS = 10.0
 
 #: The repository of the images Sluice publishes: Python plus Sluice and its standard plugins.
 IMAGE_REPOSITORY = "sluice/sluice"
