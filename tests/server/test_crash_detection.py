@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 import sluice_queue_sql
+from sluice.server.database.tables import AgentTable
 from sluice.server.database.types import utcnow
 from sluice.server.services.crash_detection import CrashDetection
 
@@ -54,3 +56,41 @@ def test_runs_of_a_live_agent_and_finished_runs_are_left_alone(
     assert service.crash_runs_of_silent_agents(utcnow() + timedelta(seconds=5)) == 0
     assert client.read_flow_run(run.id).state.type.value == "RUNNING"
     assert client.read_flow_run(done.id).state.type.value == "COMPLETED"
+
+
+def _heard_from_last(app: Any, agent: Any, seconds_ago: float) -> None:
+    """Backdate the agent's last heartbeat."""
+    from sqlalchemy import update
+
+    with app.state.database.session() as session:
+        when = utcnow() - timedelta(seconds=seconds_ago)
+        session.execute(update(AgentTable).where(AgentTable.id == agent.id).values(last_heartbeat=when))
+        session.commit()
+
+
+def test_agents_silent_during_an_outage_of_the_database_get_a_full_timeout_once_it_ends(
+    app: Any, client: Any, settings: Any, deployment: Any
+) -> None:
+    agent = client.register_agent("cut-off", ["etl-queue"])
+    run = _claimed_run(client, deployment, agent, "RUNNING")
+    service = CrashDetection(app.state.database, settings.model_copy(update={"agent_heartbeat_timeout": 30}))
+    service.started_at = utcnow() - timedelta(hours=1)  # up for long…
+    service.last_loop = utcnow() - timedelta(seconds=60)  # …but no loop could run for the last minute
+    _heard_from_last(app, agent, 65)  # the agent's heartbeats failed all along too
+    asyncio.run(service.run_once())
+    assert client.read_flow_run(run.id).state.type.value == "RUNNING"
+    assert service.crash_runs_of_silent_agents(utcnow() + timedelta(seconds=29)) == 0
+    assert service.crash_runs_of_silent_agents(utcnow() + timedelta(seconds=31)) == 1  # still silent a timeout later
+
+
+def test_a_loop_that_runs_on_time_judges_silent_agents_at_once(
+    app: Any, client: Any, settings: Any, deployment: Any
+) -> None:
+    agent = client.register_agent("gone", ["etl-queue"])
+    run = _claimed_run(client, deployment, agent, "RUNNING")
+    service = CrashDetection(app.state.database, settings.model_copy(update={"agent_heartbeat_timeout": 30}))
+    service.started_at = utcnow() - timedelta(hours=1)
+    service.last_loop = utcnow() - timedelta(seconds=1)
+    _heard_from_last(app, agent, 65)
+    asyncio.run(service.run_once())
+    assert client.read_flow_run(run.id).state.type.value == "CRASHED"
