@@ -84,6 +84,7 @@ def test_the_sender_retries_until_delivered_and_keeps_the_order(tmp_path: Path) 
     assert sender.wait_empty(time.monotonic() + 30)
     assert api.received == [0, 1, 2]
     assert sender.last_error is None
+    assert not spool.folder.exists()  # nothing left behind once everything was delivered
 
 
 def test_an_entry_the_api_refuses_for_good_is_dropped_and_the_rest_still_delivered(tmp_path: Path) -> None:

@@ -101,9 +101,12 @@ def orchestrate_flow_run(
             with flow_run_context(context):
                 result = _run_attempts(client, flow, flow_run_id, values, logger)
         except FlowRunStopped as exc:
-            # stopped from outside (its run ended elsewhere, its agent is gone): whoever stopped it reports
+            # Stopped from outside (its run ended elsewhere, its agent is gone): whoever stopped it reports
+            # the run's end; a subflow run's, which nothing else watches, is reported here.
             logger.warning("Flow run stopped: %s", exc)
             flush_logs()
+            if context.parent is not None:
+                set_state(client, flow_run_id, "CRASHED", message=f"Crashed: its flow process was stopped ({exc}).")
             raise
         except BaseException as exc:
             # an interrupt is not the flow's failure: the run crashed

@@ -41,11 +41,14 @@ class Spool:
 
     def append(self, entry: Entry) -> str:
         """Write ``entry`` to disk (fsynced) after every entry already there; returns its name."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{next(_counter):08d}-{_process_tag}.json"
         temporary = self.folder / f".{name}.tmp"
         data = json.dumps(entry, separators=(",", ":")).encode()
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:  # the first entry (or a sender just removed the emptied folder)
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(descriptor, data)
             os.fsync(descriptor)
@@ -134,6 +137,7 @@ class SpoolSender:
         self._name = name
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._running = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._emptied = threading.Condition()
@@ -142,12 +146,13 @@ class SpoolSender:
     def wake(self) -> None:
         """Send what the spool holds now: start the thread if it is not running, else retry at once."""
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            else:
+            if self._running:
                 self._wake.set()
+                return
+            self._running = True
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
         """Stop sending (entries left stay on disk) and wait up to ``timeout`` for the thread."""
@@ -168,19 +173,32 @@ class SpoolSender:
         return True
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            names = self.spool.names()
-            if not names:
-                break
-            for name in names:
-                if self._stop.is_set():
+        try:
+            while not self._stop.is_set():
+                names = self.spool.names()
+                if not names and self._finished():
                     return
-                entry = self.spool.read(name)
-                if entry is not None and not self._send(entry):
-                    return
-                self.spool.remove(name)
-        with self._emptied:
-            self._emptied.notify_all()
+                for name in names:
+                    if self._stop.is_set():
+                        return
+                    entry = self.spool.read(name)
+                    if entry is not None and not self._send(entry):
+                        return
+                    self.spool.remove(name)
+        finally:
+            with self._lock:
+                self._running = False
+            with self._emptied:
+                self._emptied.notify_all()
+
+    def _finished(self) -> bool:
+        """True when the spool is empty for good: nothing was added while the thread was ending."""
+        with self._lock:
+            if self.spool.names():
+                return False
+            self._running = False  # a wake() from now on starts a new thread
+            self.spool.remove_folder()
+            return True
 
     def _send(self, entry: Entry) -> bool:
         """Deliver one entry, retrying while the API cannot be reached; False when stopped first."""
