@@ -163,9 +163,10 @@ class SpoolSender:
             thread.join(timeout)
 
     def wait_empty(self, deadline: float | None = None) -> bool:
-        """Wait until the spool is empty (True) or ``deadline`` (``time.monotonic()``) passed (False)."""
+        """Wait until the spool is empty and the thread done (True) or ``deadline`` (``time.monotonic()``)
+        passed (False)."""
         with self._emptied:
-            while len(self.spool):
+            while self._running or len(self.spool):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
