@@ -49,10 +49,9 @@ def execute_flow_run(flow_run_id: UUID | str) -> Any:
     from sluice.logging import flush_logs, run_logger_for
     from sluice.reporting import get_reporter
     from sluice.runner import set_state, wait_for_reports
-    from sluice.settings import get_settings
 
     run_id = UUID(str(flow_run_id))
-    deadline = time.monotonic() + get_settings().engine_start_timeout
+    deadline = time.monotonic() + get_reporter().start_timeout
     with get_client() as client:
         run = read_through_outage(lambda: client.read_flow_run(run_id), deadline)
         if run.deployment_id is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sluice.blocks import Block, InfrastructureBlock, InfrastructureResult
 from sluice.errors import UnknownSlugError
+from sluice.watchdog import KILL_GRACE_SECONDS, LIFELINE_FD_VARIABLE
 
 __all__ = [
     "KILL_GRACE_SECONDS",
@@ -23,13 +24,10 @@ __all__ = [
     "default_engine_image",
 ]
 
-#: Environment variable naming a file descriptor the engine may read: the read end of a pipe whose
-#: write end only the agent holds. Infrastructure that can (``process``) passes one; when the agent
-#: dies, even by ``kill -9``, the pipe closes and the engine stops its flow (``sluice.watchdog``).
-LIFELINE_FD_VARIABLE = "SLUICE__LIFELINE_FD"
-#: Seconds a flow run's processes get between SIGTERM and SIGKILL when the agent cancels it, and when
-#: its engine stops it because its agent is gone or its run was ended elsewhere.
-KILL_GRACE_SECONDS = 10.0
+# LIFELINE_FD_VARIABLE: the environment variable naming a file descriptor the engine may read, the
+# read end of a pipe whose write end only the agent holds; infrastructure that can (``process``)
+# passes one. KILL_GRACE_SECONDS: between SIGTERM and SIGKILL when a flow run is stopped. Both are
+# defined beside the engine's watchdog, which must not import the block machinery to start fast.
 
 #: The repository of the images Sluice publishes: Python plus Sluice and its standard plugins.
 IMAGE_REPOSITORY = "sluice/sluice"

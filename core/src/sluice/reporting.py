@@ -93,6 +93,8 @@ class Reporter:
 
     :param spool: where reports wait while the API cannot be reached.
     :param deliver: sends one spooled entry (default: with a client for the current settings).
+    :param start_timeout: seconds ``_start`` callers retry RUNNING (``SLUICE_ENGINE_START_TIMEOUT``).
+    :param retention: seconds a finished run waits for its reports (``SLUICE_ENGINE_REPORT_RETENTION``).
     """
 
     def __init__(
@@ -100,8 +102,12 @@ class Reporter:
         spool: Spool,
         deliver: Callable[[Entry], None] = deliver_report,
         backoff: Backoff | None = None,
+        start_timeout: float = 120.0,
+        retention: float = 3600.0,
     ) -> None:
         self.spool = spool
+        self.start_timeout = start_timeout
+        self.retention = retention
         self.backoff = backoff or Backoff(maximum=5.0)
         self.sender = SpoolSender(spool, deliver, self.backoff, name="sluice-reports")
         self._lock = threading.RLock()
@@ -213,6 +219,7 @@ class Reporter:
 _reporters: dict[Path, Reporter] = {}
 _reporters_lock = threading.Lock()
 _folder_name: str | None = None
+_engine_reporter: Reporter | None = None
 
 
 def outbox_folder(home: Path, flow_run_id: UUID | str) -> Path:
@@ -222,20 +229,35 @@ def outbox_folder(home: Path, flow_run_id: UUID | str) -> Path:
 
 def use_spool_of(flow_run_id: UUID | str) -> None:
     """Make this process spool into the folder of the run it executes (the engine calls it first)."""
-    global _folder_name
+    global _folder_name, _engine_reporter
     _folder_name = str(flow_run_id)
+    _engine_reporter = None
 
 
 def get_reporter() -> Reporter:
-    """The process's reporter for the current ``SLUICE_HOME``."""
+    """The process's reporter for the current ``SLUICE_HOME`` (the engine's: the one of its run)."""
     from sluice.settings import get_settings
 
+    if _folder_name is not None and _engine_reporter is not None:
+        return _engine_reporter  # the engine's home does not change: skip reading the settings
+    settings = get_settings()
     name = _folder_name or f"process-{os.getpid()}"
-    folder = outbox_folder(get_settings().home, name)
+    folder = outbox_folder(settings.home, name)
     reporter = _reporters.get(folder)
     if reporter is None:
         with _reporters_lock:
             reporter = _reporters.get(folder)
             if reporter is None:
-                reporter = _reporters[folder] = Reporter(Spool(folder))
+                reporter = _reporters[folder] = Reporter(
+                    Spool(folder),
+                    start_timeout=settings.engine_start_timeout,
+                    retention=settings.engine_report_retention,
+                )
+    if _folder_name is not None:
+        _set_engine_reporter(reporter)
     return reporter
+
+
+def _set_engine_reporter(reporter: Reporter) -> None:
+    global _engine_reporter
+    _engine_reporter = reporter

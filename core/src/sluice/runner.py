@@ -65,12 +65,11 @@ def wait_for_reports() -> bool:
     """Wait until this process's spooled reports are delivered, at most ``SLUICE_ENGINE_REPORT_RETENTION``;
     True when nothing is left undelivered."""
     from sluice.reporting import get_reporter
-    from sluice.settings import get_settings
 
     reporter = get_reporter()
     if not reporter.pending():
         return True
-    return reporter.wait_delivered(time.monotonic() + get_settings().engine_report_retention)
+    return reporter.wait_delivered(time.monotonic() + reporter.retention)
 
 
 def orchestrate_flow_run(
@@ -147,11 +146,11 @@ def _start(client: Any, flow_run_id: UUID) -> None:
     """Set RUNNING, retrying through a short outage; refused or unreachable: the flow must not run."""
     from sluice.backoff import GaveUp
     from sluice.reporting import get_reporter
-    from sluice.settings import get_settings
 
-    deadline = time.monotonic() + get_settings().engine_start_timeout
+    reporter = get_reporter()
+    deadline = time.monotonic() + reporter.start_timeout
     try:
-        result = get_reporter().start_state(client, flow_run_id, new_state("RUNNING"), deadline)
+        result = reporter.start_state(client, flow_run_id, new_state("RUNNING"), deadline)
     except GaveUp as exc:
         raise RunNotStarted(
             f"flow run {flow_run_id} cannot start: the API did not answer within SLUICE_ENGINE_START_TIMEOUT ({exc})"

@@ -28,7 +28,15 @@ from typing import Any
 from uuid import UUID
 
 from sluice.errors import APIUnavailable, FlowRunStopped, ObjectNotFound
-from sluice.infrastructure import KILL_GRACE_SECONDS, LIFELINE_FD_VARIABLE
+
+#: Environment variable naming a file descriptor the engine may read: the read end of a pipe whose
+#: write end only the agent holds. Infrastructure that can (``process``) passes one; when the agent
+#: dies, even by ``kill -9``, the pipe closes and the engine stops its flow. Public in
+#: ``sluice.infrastructure``.
+LIFELINE_FD_VARIABLE = "SLUICE__LIFELINE_FD"
+#: Seconds a flow run's processes get between SIGTERM and SIGKILL when the agent cancels it, and when
+#: its engine stops it because its agent is gone or its run was ended elsewhere.
+KILL_GRACE_SECONDS = 10.0
 
 _STOP_STATES = {"CRASHED", "CANCELLED", "CANCELLING"}
 
@@ -121,7 +129,7 @@ class Watchdog:
             except OSError:
                 return
             if not data:  # every write end closed: the agent is gone
-                if not self._closed.is_set():
+                if not self._closed.is_set() and not self.reporter.is_ending(self.flow_run_id):
                     self.stop(
                         "its agent is gone (the lifeline from the agent closed)",
                         report=("CRASHED", "Crashed: its agent went away; the flow process stopped itself."),
@@ -166,7 +174,7 @@ class Watchdog:
                 return
             self.reason = reason
         say(f"stopping flow run {self.flow_run_id}: {reason}")
-        if report is not None:
+        if report is not None and not self.reporter.is_ending(self.flow_run_id):
             self._report(*report)
         deadline = time.monotonic() + self.grace_seconds
         leader = os.getpgrp() == os.getpid()
