@@ -137,12 +137,12 @@ class Watchdog:
                 return
 
     def _watch_state(self) -> None:
-        from sluice.client import get_client
-
-        factory = self._client_factory or get_client
         while not self._closed.wait(self.interval):
             if self.stopping or self.reporter.is_ending(self.flow_run_id):
                 return
+            from sluice.client import get_client  # here, not before the wait: the engine imports it first
+
+            factory = self._client_factory or get_client
             try:
                 with factory() as client:
                     state = client.read_flow_run(self.flow_run_id).state
