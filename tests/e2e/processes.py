@@ -186,3 +186,18 @@ def infrastructure_pid(client: Any, run_id: Any, timeout: float = 60.0) -> int:
 def wait_for_file(path: Path, what: str, timeout: float = 60.0) -> None:
     """Wait until ``path`` exists (a flow's signal to the test)."""
     wait_until(path.exists, what, timeout=timeout, interval=0.05)
+
+
+def deploy_and_run(
+    env: dict[str, str], project: Path, queue: str, entrypoint: str, flow: str, **parameters: Any
+) -> str:
+    """Build and apply ``entrypoint`` (in ``project``) as ``<flow>/<queue>`` on ``queue``, create a run of it with
+    ``parameters`` (``--param key=value``); the run's id."""
+    run_sluice(env, project, "deployment", "build", entrypoint, "-n", queue, "-q", queue, "--apply")
+    options = [item for key, value in parameters.items() for item in ("--param", f"{key}={value}")]
+    return run_id_from(run_sluice(env, project, "deployment", "run", f"{flow}/{queue}", *options))
+
+
+def engine_said(agent: SluiceProcess, run_name: str, text: str) -> bool:
+    """True once the engine of ``run_name`` printed a line with ``text`` (the agent streams it)."""
+    return any(line.startswith(f"{run_name} | ") and text in line for line in agent.output().splitlines())

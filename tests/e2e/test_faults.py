@@ -24,11 +24,11 @@ from tests.e2e.processes import (
     ServerProcess,
     SluiceProcess,
     agent_process,
+    deploy_and_run,
+    engine_said,
     final_state,
     infrastructure_pid,
     pid_alive,
-    run_id_from,
-    run_sluice,
     state_of,
     wait_for_file,
     wait_until,
@@ -89,30 +89,18 @@ def client(server: ServerProcess) -> Iterator[Any]:
         yield sluice_client
 
 
-def start_run(env: dict[str, str], project: Path, queue: str, entrypoint: str, flow: str, **parameters: Any) -> str:
-    """Deploy ``entrypoint`` on ``queue`` and create a run of it with ``parameters``; its id."""
-    run_sluice(env, project, "deployment", "build", entrypoint, "-n", queue, "-q", queue, "--apply")
-    options = [item for key, value in parameters.items() for item in ("--param", f"{key}={value}")]
-    return run_id_from(run_sluice(env, project, "deployment", "run", f"{flow}/{queue}", *options))
-
-
-def engine_output_mentions(agent: SluiceProcess, run_name: str, text: str) -> bool:
-    """True once the engine of ``run_name`` printed a line with ``text`` (the agent streams it)."""
-    return any(line.startswith(f"{run_name} | ") and text in line for line in agent.output().splitlines())
-
-
 def test_a_run_whose_server_dies_as_its_flow_ends_is_completed_with_every_log_line_once_it_is_back(
     env: dict[str, str], project: Path, queue: str, server: ServerProcess, agent: SluiceProcess, client: Any,
     tmp_path: Path,
 ) -> None:  # fmt: skip
     release, done = tmp_path / "release", tmp_path / "done"
-    run_id = start_run(env, project, queue, "flows.py:log_and_wait", "log-and-wait", path=release, done=done)
+    run_id = deploy_and_run(env, project, queue, "flows.py:log_and_wait", "log-and-wait", path=release, done=done)
     run = state_of(client, run_id, "RUNNING")
     server.kill()
     release.touch()
     wait_for_file(done, "the flow to finish while the server is down")
     wait_until(
-        lambda: engine_output_mentions(agent, run.name, "cannot reach the Sluice API"),
+        lambda: engine_said(agent, run.name, "cannot reach the Sluice API"),
         "the engine to fail to report to the stopped server",
     )
     server.start()  # the same port and database
@@ -129,14 +117,14 @@ def test_a_run_keeps_the_time_it_really_ended_when_its_state_is_delivered_late(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     release, done = tmp_path / "release", tmp_path / "done"
-    run_id = start_run(env, project, queue, "flows.py:log_and_wait", "log-and-wait", path=release, done=done)
+    run_id = deploy_and_run(env, project, queue, "flows.py:log_and_wait", "log-and-wait", path=release, done=done)
     run = state_of(client, run_id, "RUNNING")
     server.kill()
     release.touch()
     wait_for_file(done, "the flow to finish while the server is down")
     finished = done.stat().st_mtime
     wait_until(
-        lambda: engine_output_mentions(agent, run.name, "cannot reach the Sluice API"),
+        lambda: engine_said(agent, run.name, "cannot reach the Sluice API"),
         "the engine to fail to report to the stopped server",
     )
     server.start()
@@ -151,7 +139,7 @@ def test_an_engine_killed_while_the_server_is_down_is_reported_crashed_by_its_ag
     env: dict[str, str], project: Path, queue: str, server: ServerProcess, agent: SluiceProcess, client: Any,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    run_id = start_run(env, project, queue, "flows.py:wait_for_file", "wait-for-file", path=tmp_path / "never")
+    run_id = deploy_and_run(env, project, queue, "flows.py:wait_for_file", "wait-for-file", path=tmp_path / "never")
     state_of(client, run_id, "RUNNING")
     pid = infrastructure_pid(client, run_id)
     server.kill()
@@ -171,7 +159,7 @@ def test_an_engine_killed_while_the_server_is_down_is_reported_crashed_by_its_ag
 def test_a_run_marked_crashed_on_the_server_stops_its_flow_process(
     env: dict[str, str], project: Path, queue: str, agent: SluiceProcess, client: Any, tmp_path: Path
 ) -> None:
-    run_id = start_run(env, project, queue, "flows.py:wait_for_file", "wait-for-file", path=tmp_path / "never")
+    run_id = deploy_and_run(env, project, queue, "flows.py:wait_for_file", "wait-for-file", path=tmp_path / "never")
     state_of(client, run_id, "RUNNING")
     pid = infrastructure_pid(client, run_id)
     assert client.set_flow_run_state(run_id, "CRASHED", message="Crashed: marked by an operator").status == "ACCEPT"
