@@ -123,12 +123,15 @@ class AgentOutbox:
                 self._deliver(entry, client)
                 return
             except APIUnavailable as exc:
+                self.spool.append(entry)  # on disk before saying so: the agent may die any moment
                 logger.warning(
                     "%s; the API cannot be reached (%s): kept in %s and delivered when it answers",
                     what,
                     exc,
                     self.spool.folder,
                 )
+                self.sender.wake()
+                return
         self.spool.append(entry)
         self.sender.wake()
 
