@@ -200,7 +200,10 @@ class Reporter:
                     self._spooling = False
                     return result
                 except APIUnavailable as exc:
+                    self.spool.append(entry)  # on disk before saying so
                     self._note_outage(exc)
+                    self.sender.wake()
+                    return None
             self.spool.append(entry)
         self.sender.wake()
         return None
