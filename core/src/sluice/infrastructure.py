@@ -14,7 +14,7 @@ from typing import Any
 
 from sluice.blocks import Block, InfrastructureBlock, InfrastructureResult
 from sluice.errors import UnknownSlugError
-from sluice.watchdog import KILL_GRACE_SECONDS, LIFELINE_FD_VARIABLE
+from sluice.lifeline import KILL_GRACE_SECONDS, LIFELINE_FD_VARIABLE
 
 __all__ = [
     "KILL_GRACE_SECONDS",
@@ -24,10 +24,7 @@ __all__ = [
     "default_engine_image",
 ]
 
-# LIFELINE_FD_VARIABLE: the environment variable naming a file descriptor the engine may read, the
-# read end of a pipe whose write end only the agent holds; infrastructure that can (``process``)
-# passes one. KILL_GRACE_SECONDS: between SIGTERM and SIGKILL when a flow run is stopped. Both are
-# defined beside the engine's watchdog, which must not import the block machinery to start fast.
+# LIFELINE_FD_VARIABLE and KILL_GRACE_SECONDS: see ``sluice.lifeline``.
 
 #: The repository of the images Sluice publishes: Python plus Sluice and its standard plugins.
 IMAGE_REPOSITORY = "sluice/sluice"

@@ -28,15 +28,7 @@ from typing import Any
 from uuid import UUID
 
 from sluice.errors import APIUnavailable, FlowRunStopped, ObjectNotFound
-
-#: Environment variable naming a file descriptor the engine may read: the read end of a pipe whose
-#: write end only the agent holds. Infrastructure that can (``process``) passes one; when the agent
-#: dies, even by ``kill -9``, the pipe closes and the engine stops its flow. Public in
-#: ``sluice.infrastructure``.
-LIFELINE_FD_VARIABLE = "SLUICE__LIFELINE_FD"
-#: Seconds a flow run's processes get between SIGTERM and SIGKILL when the agent cancels it, and when
-#: its engine stops it because its agent is gone or its run was ended elsewhere.
-KILL_GRACE_SECONDS = 10.0
+from sluice.lifeline import KILL_GRACE_SECONDS, LIFELINE_FD_VARIABLE
 
 _STOP_STATES = {"CRASHED", "CANCELLED", "CANCELLING"}
 
