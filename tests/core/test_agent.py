@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sluice.agent import Agent, legacy_queue_name
@@ -136,3 +137,36 @@ def test_an_engine_s_undelivered_reports_are_delivered_by_its_agent_before_its_e
         assert [log.message for log in client.filter_logs(run.id)] == ["the last line"]
         assert "CRASHED" not in [entry.type.value for entry in client.read_flow_run_states(run.id)]
     assert not left_behind.folder.exists()
+
+
+class DeploymentReadsRefused(httpx.BaseTransport):
+    """The embedded API, but the first ``refusals`` reads of a deployment are refused (a server restarting)."""
+
+    def __init__(self, refusals: int) -> None:
+        from sluice.embedded import EmbeddedTransport, embedded_app
+        from sluice.settings import get_settings
+
+        self.refusals = refusals
+        self.refused = 0
+        self.inner = EmbeddedTransport(embedded_app(get_settings()), timeout=60)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and "/deployments/" in request.url.path and self.refused < self.refusals:
+            self.refused += 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_short_outage_while_the_agent_prepares_a_run_is_waited_out(deployment: Any, tmp_path: Path) -> None:
+    from sluice.client import SluiceClient
+
+    output = tmp_path / "out.txt"
+    with get_client() as client:
+        run = client.create_flow_run_from_deployment(deployment.id, parameters={"path": str(output)})
+    restarting = DeploymentReadsRefused(refusals=2)
+    agent = Agent(["q"], prefetch_seconds=0, client_factory=lambda: SluiceClient(transport=restarting))
+    assert agent.start(run_once=True) == 1
+    with get_client() as client:
+        state = client.read_flow_run(run.id).state
+    assert state.type.value == "COMPLETED", state.message
+    assert restarting.refused == 2

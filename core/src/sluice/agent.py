@@ -21,10 +21,10 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from sluice.backoff import GaveUp, retry
@@ -33,6 +33,7 @@ from sluice.infrastructure import KILL_GRACE_SECONDS
 from sluice.settings import Settings, get_settings
 
 logger = logging.getLogger("sluice.agent")
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Agent:
     :param limit: most runs at once (None: no limit); the agent claims only what it has room for.
     :param prefetch_seconds: claim runs this early, so slow infrastructure starts on time.
     :param grace_seconds: on stop, how long running runs may finish before they are handed back.
+    :param client_factory: makes the agent's API clients (default ``sluice.client.get_client``).
     """
 
     def __init__(
@@ -70,8 +72,10 @@ class Agent:
         name: str | None = None,
         grace_seconds: float = 30.0,
         settings: Settings | None = None,
+        client_factory: Callable[[], Any] | None = None,
     ) -> None:
         self.settings = settings or get_settings()
+        self._client_factory = client_factory
         self.queues = list(queues)
         self.tags = list(tags)
         if self.tags:
@@ -101,8 +105,9 @@ class Agent:
         from sluice.agent_outbox import AgentOutbox
         from sluice.client import get_client
 
-        self._client = get_client()
-        self._outbox = AgentOutbox(self.settings.home, get_client)
+        factory = self._client_factory or get_client
+        self._client = factory()
+        self._outbox = AgentOutbox(self.settings.home, factory)
         try:
             self._register()
             self._outbox.start()
@@ -279,9 +284,12 @@ class Agent:
         try:
             if run.deployment_id is None:
                 raise SluiceError("the run has no deployment")
-            deployment = self._client.read_deployment(run.deployment_id)
-            block = load_infrastructure(self._client, deployment)
+            deployment = self._through_outage(lambda: self._client.read_deployment(run.deployment_id))
+            block = self._through_outage(lambda: load_infrastructure(self._client, deployment))
             infrastructure = prepare_for_run(block, run, deployment, self._client, self.settings)
+        except GaveUp:  # the agent is stopping: another agent will start it
+            self._hand_back(active)
+            return
         except SluiceError as exc:
             logger.error("flow run %s: cannot prepare its infrastructure: %s", run.name, exc)
             self._propose(run.id, "CRASHED", f"Flow run could not be submitted to infrastructure: {exc}")
@@ -295,6 +303,27 @@ class Agent:
             self._propose(run.id, "CRASHED", f"Flow run infrastructure failed to start: {exc}")
             return
         self._after_exit(active, result.status_code)
+
+    def _through_outage(self, read: Callable[[], T]) -> T:
+        """``read()``, retried while the API cannot be reached, for ``SLUICE_ENGINE_START_TIMEOUT``.
+
+        Raises ``SluiceError`` when the API did not answer in time, ``GaveUp`` when the agent stops.
+        """
+        from sluice.errors import APIUnavailable
+
+        deadline = time.monotonic() + self.settings.engine_start_timeout
+        try:
+            return retry(
+                read,
+                APIUnavailable,
+                deadline=deadline,
+                stop=self._stopping,
+                on_retry=lambda exc, delay: logger.warning("%s; retrying in %.1fs", exc, delay),
+            )
+        except GaveUp as exc:
+            if self._stopping.is_set():
+                raise
+            raise SluiceError(f"the API did not answer within SLUICE_ENGINE_START_TIMEOUT ({exc})") from None
 
     def _started(self, active: ActiveRun, identifier: str) -> None:
         active.identifier = identifier

@@ -93,8 +93,9 @@ class Settings(BaseSettings):
     engine_start_timeout: float = Field(
         default=120.0,
         ge=0,
-        description="Engine: seconds it retries reading its run and setting it RUNNING while the API cannot "
-        "be reached; then it exits without running the flow.",
+        description="Agent and engine: seconds they retry starting a run while the API cannot be reached "
+        "(the agent reading its deployment and infrastructure, the engine reading its run and setting it "
+        "RUNNING); then the run is CRASHED without running.",
     )
     engine_watchdog_seconds: float = Field(
         default=10.0,
