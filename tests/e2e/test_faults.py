@@ -169,3 +169,27 @@ def test_a_run_marked_crashed_on_the_server_stops_its_flow_process(
     state = client.read_flow_run(run_id).state
     assert state.type.value == "CRASHED" and state.message == "Crashed: marked by an operator"
     assert agent.running
+
+
+def test_reports_an_engine_gave_up_on_are_delivered_by_its_agent_when_the_server_is_back(
+    env: dict[str, str], project: Path, queue: str, server: ServerProcess, client: Any, tmp_path: Path
+) -> None:
+    # The engines of this agent wait one second for the API after their run ends, then exit (code 3).
+    agent = agent_process({**env, "SLUICE_ENGINE_REPORT_RETENTION": "1"}, tmp_path / "agent.log", queue).start()
+    try:
+        release, done = tmp_path / "release", tmp_path / "done"
+        run_id = deploy_and_run(env, project, queue, "flows.py:log_and_wait", "log-and-wait", path=release, done=done)
+        run = state_of(client, run_id, "RUNNING")
+        server.kill()
+        release.touch()
+        wait_until(lambda: engine_said(agent, run.name, "gave up"), "the engine to give up waiting for the server")
+        wait_until(lambda: "exit code 3" in agent.output(), "the agent to see the engine exit")
+        server.start()
+        state = final_state(client, run_id)
+        assert state.type.value == "COMPLETED", agent.output()
+        history = [entry.type.value for entry in client.read_flow_run_states(run_id)]
+        assert history == ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
+        lines = [log.message for log in client.filter_logs(run_id) if log.message.startswith(("before", "after"))]
+        assert lines == [f"before {n}" for n in range(5)] + [f"after {n}" for n in range(5)]
+    finally:
+        agent.stop()

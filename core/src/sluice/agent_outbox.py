@@ -118,21 +118,17 @@ class AgentOutbox:
         self._deliver_or_keep(client, state_entry(flow_run_id, state), what)
 
     def _deliver_or_keep(self, client: Any, entry: Entry, what: str) -> None:
-        if not len(self.spool):
+        waiting = len(self.spool)
+        if not waiting:
             try:
                 self._deliver(entry, client)
                 return
             except APIUnavailable as exc:
-                self.spool.append(entry)  # on disk before saying so: the agent may die any moment
-                logger.warning(
-                    "%s; the API cannot be reached (%s): kept in %s and delivered when it answers",
-                    what,
-                    exc,
-                    self.spool.folder,
-                )
-                self.sender.wake()
-                return
-        self.spool.append(entry)
+                reason = f"the API cannot be reached ({exc})"
+        else:
+            reason = f"{waiting} earlier report(s) are waiting to be delivered first"
+        self.spool.append(entry)  # on disk before saying so: the agent may die any moment
+        logger.warning("%s; %s: kept in %s and delivered when the API answers", what, reason, self.spool.folder)
         self.sender.wake()
 
     def _deliver(self, entry: Entry, client: Any = None) -> None:
