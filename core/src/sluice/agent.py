@@ -385,6 +385,7 @@ class Agent:
     # -- heartbeats and cancellation -----------------------------------------------------------
 
     def _heartbeat_loop(self) -> None:
+        failing_since: float | None = None  # say it once per outage, not at every heartbeat
         while not self._stopping.wait(self.heartbeat_seconds):
             try:
                 answer = self._client.agent_heartbeat(self.id)
@@ -392,9 +393,13 @@ class Agent:
                 self._register()
                 continue
             except SluiceError as exc:
-                if not self._stopping.is_set():
-                    logger.warning("heartbeat failed: %s", exc)
+                if failing_since is None and not self._stopping.is_set():
+                    failing_since = time.monotonic()
+                    logger.warning("heartbeat failed: %s (retrying every %gs)", exc, self.heartbeat_seconds)
                 continue
+            if failing_since is not None:
+                logger.info("heartbeat answered again after %.0fs", time.monotonic() - failing_since)
+                failing_since = None
             self._outbox.wake()  # the API answers again: what waits need not wait for its backoff
             for flow_run_id in answer.cancelling_flow_run_ids:
                 self._cancel(flow_run_id)
