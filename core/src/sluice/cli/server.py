@@ -26,9 +26,17 @@ def _server_class() -> type:
         shutdown instead of being raised again (which would report the process as killed)."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
-            """Start the graceful shutdown and forget the signal, so that it is not raised again."""
+            """Start the graceful shutdown and forget the signal, so that it is not raised again.
+
+            The background services stop now, not after the open requests: while the server drains
+            them it refuses new connections, and crash detection must not judge agents by heartbeats
+            it refuses.
+            """
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
             self._captured_signals.clear()
+            runner = getattr(getattr(self.config.app, "state", None), "service_runner", None)
+            if runner is not None:
+                runner.stop_soon()
 
     return Server
 

@@ -7,7 +7,8 @@ CRASHED, with the agent's name and silence in the state message.
 Silence counts only while the server could hear: a server judges no agent before it has itself been
 up for the timeout (silence while it was down — a restart, an upgrade — is not the agent's), and
 after any stretch in which its loop could not run (the database was unreachable, the process was
-suspended) it gives every agent a full timeout again. Agents and engines deliver what they spooled
+suspended) it gives every agent a full timeout again; a server that begins its shutdown stops judging
+at once (it refuses new connections while it finishes open requests). Agents and engines deliver what they spooled
 during the outage meanwhile; a run crashed too early would refuse their late COMPLETED.
 
 One transaction per loop; on PostgreSQL rows another transaction holds are skipped until the next
