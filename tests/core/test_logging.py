@@ -46,3 +46,13 @@ def test_a_failure_to_send_is_reported_once_and_not_raised(capsys: pytest.Captur
         shipper.add("00000000-0000-0000-0000-000000000001", 20, "sluice", "x", time.time())
         shipper.flush()
     assert capsys.readouterr().err.count("could not ship flow run logs to the API: down") == 1
+
+
+def test_each_record_carries_an_id_of_its_own_so_that_sending_it_again_stores_it_once() -> None:
+    sent: list[list[dict[str, Any]]] = []
+    shipper = run_logging.LogShipper(send=sent.append)
+    for _ in range(3):
+        shipper.add("00000000-0000-0000-0000-000000000001", 20, "sluice", "same text", time.time())
+    shipper.flush()
+    ids = [record["client_id"] for record in sent[0]]
+    assert len(set(ids)) == 3

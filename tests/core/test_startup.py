@@ -21,7 +21,8 @@ def test_the_engine_talks_to_the_api_without_importing_the_httpx_command_line(tm
     env = {
         **os.environ,
         "SLUICE_HOME": str(tmp_path),
-        "SLUICE_API_URL": "http://127.0.0.1:9/api",  # nothing listens: the engine gives up at once
+        "SLUICE_API_URL": "http://127.0.0.1:9/api",  # nothing listens…
+        "SLUICE_ENGINE_START_TIMEOUT": "0",  # …and the engine does not wait for it to come up
         "SLUICE__FLOW_RUN_ID": str(uuid.uuid4()),
     }
     modules = imported_modules(["-m", "sluice.engine"], env)

@@ -77,6 +77,14 @@ class SluiceProcess:
             assert self.process is not None
             os.kill(self.process.pid, signum)
 
+    def kill(self) -> int | None:
+        """SIGKILL the process (``kill -9``: no clean-up of any kind) and reap it; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.wait()
+
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
         if self.process is None:
@@ -150,3 +158,46 @@ def state_of(client: Any, run_id: Any, state_type: str, timeout: float = 90.0) -
         return run if run.state is not None and run.state.type.value == state_type else None
 
     return wait_until(reached, f"flow run {run_id} to be {state_type}", timeout=timeout, interval=0.1)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: the signal check is all there is
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def infrastructure_pid(client: Any, run_id: Any, timeout: float = 60.0) -> int:
+    """The PID of the process a run was started in, once the agent has recorded it (``host:pid``)."""
+    identifier = wait_until(
+        lambda: client.read_flow_run(run_id).infrastructure_pid, f"flow run {run_id}'s infrastructure id", timeout
+    )
+    return int(identifier.rpartition(":")[2])
+
+
+def wait_for_file(path: Path, what: str, timeout: float = 60.0) -> None:
+    """Wait until ``path`` exists (a flow's signal to the test)."""
+    wait_until(path.exists, what, timeout=timeout, interval=0.05)
+
+
+def deploy_and_run(
+    env: dict[str, str], project: Path, queue: str, entrypoint: str, flow: str, **parameters: Any
+) -> str:
+    """Build and apply ``entrypoint`` (in ``project``) as ``<flow>/<queue>`` on ``queue``, create a run of it with
+    ``parameters`` (``--param key=value``); the run's id."""
+    run_sluice(env, project, "deployment", "build", entrypoint, "-n", queue, "-q", queue, "--apply")
+    options = [item for key, value in parameters.items() for item in ("--param", f"{key}={value}")]
+    return run_id_from(run_sluice(env, project, "deployment", "run", f"{flow}/{queue}", *options))
+
+
+def engine_said(agent: SluiceProcess, run_name: str, text: str) -> bool:
+    """True once the engine of ``run_name`` printed a line with ``text`` (the agent streams it)."""
+    return any(line.startswith(f"{run_name} | ") and text in line for line in agent.output().splitlines())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -219,3 +220,33 @@ def test_preview_shows_the_command_line_and_the_environment_it_adds() -> None:
 
 def test_preview_of_the_default_block_uses_the_agent_interpreter() -> None:
     assert Process().preview() == f'cd "$(mktemp -d)" && {sys.executable} -m sluice.engine'
+
+
+STARTER = """
+import sys
+from sluice_process.process import Process
+
+Process(command=[sys.executable, "-c", sys.argv[1]], stream_output=False).run(
+    on_started=lambda identifier: print(identifier, flush=True)
+)
+"""
+
+
+def test_the_process_has_a_lifeline_that_closes_when_the_process_that_started_it_dies(tmp_path: Path) -> None:
+    marker = tmp_path / "lifeline-closed"
+    child = (
+        "import os\n"
+        "lifeline = int(os.environ['SLUICE__LIFELINE_FD'])\n"
+        "while os.read(lifeline, 64):\n"
+        "    pass\n"
+        f"open({str(marker)!r}, 'w').write('closed')\n"
+    )
+    # The starter plays the agent: it runs the block, then dies by SIGKILL (nothing of it can clean up).
+    starter = subprocess.Popen([sys.executable, "-c", STARTER, child], stdout=subprocess.PIPE, text=True)
+    try:
+        assert starter.stdout is not None and ":" in starter.stdout.readline()  # the child runs
+        assert not marker.exists()  # the child is blocked on its lifeline while the starter lives
+    finally:
+        starter.kill()
+        starter.wait()
+    wait_for(marker.exists, what="the child to see its lifeline close")

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sluice.errors import ObjectNotFound
+from sluice.errors import ObjectAlreadyExists, ObjectNotFound
+from sluice.schemas import StateCreate
 
 
 @pytest.fixture
@@ -182,3 +183,40 @@ def test_parameters_larger_than_a_mebibyte_are_a_413_and_no_run_is_stored(api, f
         "(SLUICE_SERVER_MAX_PARAMETERS_BYTES); pass large data by reference, e.g. a path in storage"
     )
     assert api.post("/api/flow_runs/filter", json={}).json() == []
+
+
+def test_a_state_proposed_again_with_its_id_is_accepted_once_and_recorded_once(client, flow):
+    run = client.create_flow_run(flow.id, state="RUNNING")
+    completed = StateCreate(type="COMPLETED", id=uuid.uuid4())
+    first = client.set_flow_run_state(run.id, completed)
+    again = client.set_flow_run_state(run.id, completed)  # the first answer was lost: sent again
+    assert first.status == again.status == "ACCEPT"
+    assert again.state.id == completed.id and again.state.timestamp == first.state.timestamp
+    assert [entry.type.value for entry in client.read_flow_run_states(run.id)] == ["RUNNING", "COMPLETED"]
+
+
+def test_a_state_id_of_another_run_is_409(client, flow):
+    state = StateCreate(type="RUNNING", id=uuid.uuid4())
+    client.set_flow_run_state(client.create_flow_run(flow.id).id, state)
+    with pytest.raises(ObjectAlreadyExists, match="already used by another flow run"):
+        client.set_flow_run_state(client.create_flow_run(flow.id).id, state)
+
+
+def test_a_state_keeps_the_time_the_client_gives_it(client, flow):
+    run = client.create_flow_run(flow.id, state="PENDING")
+    client.set_flow_run_state(run.id, "RUNNING")
+    started = client.read_flow_run(run.id).state.timestamp
+    ended = started + timedelta(milliseconds=5)
+    assert client.set_flow_run_state(run.id, StateCreate(type="COMPLETED", timestamp=ended)).status == "ACCEPT"
+    finished = client.read_flow_run(run.id)
+    assert finished.state.timestamp == finished.end_time == ended
+
+
+def test_a_client_timestamp_is_never_in_the_future_nor_before_the_current_state(client, flow):
+    run = client.create_flow_run(flow.id, state="PENDING")
+    pending = client.read_flow_run(run.id).state.timestamp
+    client.set_flow_run_state(run.id, StateCreate(type="RUNNING", timestamp=pending - timedelta(hours=1)))
+    assert client.read_flow_run(run.id).state.timestamp == pending
+    before = datetime.now(UTC)
+    client.set_flow_run_state(run.id, StateCreate(type="COMPLETED", timestamp=before + timedelta(days=1)))
+    assert before <= client.read_flow_run(run.id).state.timestamp <= datetime.now(UTC)

@@ -101,3 +101,21 @@ def test_the_log_shipper_never_sends_a_batch_the_server_refuses(client, run, cap
     assert len(stored) == len(messages)
     assert stored[40].message == "a file name that is not UTF-8: \ufffd"
     assert stored[41].message.endswith("more characters]")
+
+
+def test_a_batch_sent_again_after_a_lost_answer_stores_each_record_once(client, run):
+    now = datetime.now(UTC)
+    batch = [{"flow_run_id": run.id, "message": f"m{i}", "timestamp": now, "client_id": uuid.uuid4()} for i in range(3)]
+    assert client.create_logs(batch) == 3
+    extra = {"flow_run_id": run.id, "message": "m3", "timestamp": now, "client_id": uuid.uuid4()}
+    assert client.create_logs([*batch, extra]) == 1  # the same batch again, grown by one record
+    assert [log.message for log in client.filter_logs(run.id)] == ["m0", "m1", "m2", "m3"]
+    assert client.filter_logs(run.id)[0].client_id == batch[0]["client_id"]
+
+
+def test_a_record_repeated_in_one_batch_is_stored_once_and_records_without_an_id_always(client, run):
+    now = datetime.now(UTC)
+    record = {"flow_run_id": run.id, "message": "once", "timestamp": now, "client_id": uuid.uuid4()}
+    plain = {"flow_run_id": run.id, "message": "plain", "timestamp": now}
+    assert client.create_logs([record, record, plain, plain]) == 3
+    assert sorted(log.message for log in client.filter_logs(run.id)) == ["once", "plain", "plain"]

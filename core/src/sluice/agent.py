@@ -6,7 +6,8 @@
 - each claimed run gets a worker thread: it waits for the run's start time (runs are claimed up to
   ``prefetch_seconds`` early), loads and prepares the infrastructure, runs it, records its
   identifier on the run (``infrastructure_pid``) and, when it ends without a final state, marks the
-  run CRASHED with the exit code;
+  run CRASHED with the exit code — through the agent's outbox (``sluice.agent_outbox``), which keeps
+  what the API cannot take now on disk and delivers it, with backoff, once it answers;
 - a heartbeat thread tells the server the agent is alive and learns which of its runs are being
   cancelled (CANCELLING): their infrastructure is killed and the run set CANCELLED.
 
@@ -20,18 +21,19 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+from sluice.backoff import GaveUp, retry
 from sluice.errors import InfrastructureNotFound, ObjectNotFound, SluiceError
+from sluice.infrastructure import KILL_GRACE_SECONDS
 from sluice.settings import Settings, get_settings
 
 logger = logging.getLogger("sluice.agent")
-
-_FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Agent:
     :param limit: most runs at once (None: no limit); the agent claims only what it has room for.
     :param prefetch_seconds: claim runs this early, so slow infrastructure starts on time.
     :param grace_seconds: on stop, how long running runs may finish before they are handed back.
+    :param client_factory: makes the agent's API clients (default ``sluice.client.get_client``).
     """
 
     def __init__(
@@ -69,8 +72,10 @@ class Agent:
         name: str | None = None,
         grace_seconds: float = 30.0,
         settings: Settings | None = None,
+        client_factory: Callable[[], Any] | None = None,
     ) -> None:
         self.settings = settings or get_settings()
+        self._client_factory = client_factory
         self.queues = list(queues)
         self.tags = list(tags)
         if self.tags:
@@ -88,6 +93,7 @@ class Agent:
         self._slot_freed = threading.Event()
         self._workers: list[threading.Thread] = []
         self._client: Any = None
+        self._outbox: Any = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -96,11 +102,15 @@ class Agent:
 
         Returns how many runs this agent started.
         """
+        from sluice.agent_outbox import AgentOutbox
         from sluice.client import get_client
 
-        self._client = get_client()
+        factory = self._client_factory or get_client
+        self._client = factory()
+        self._outbox = AgentOutbox(self.settings.home, factory)
         try:
             self._register()
+            self._outbox.start()
             threading.Thread(target=self._heartbeat_loop, name="sluice-agent-heartbeat", daemon=True).start()
             if run_once:
                 self._submit_all(self._claim(wait_seconds=0.0))
@@ -112,6 +122,7 @@ class Agent:
                 self._shut_down()
         finally:
             self._stopping.set()
+            self._outbox.stop()
             self._client.close()
         return len(self._workers)
 
@@ -126,16 +137,19 @@ class Agent:
             return list(self._active)
 
     def _register(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                self._client.register_agent(self.name, self._named_queues(), agent_id=self.id)
-                break
-            except SluiceError as exc:
-                logger.warning("cannot register with the API (%s); retrying in %.0fs", exc, delay)
-                if self._stopping.wait(delay):
-                    return
-                delay = min(delay * 2, 10.0)
+        try:
+            retry(
+                lambda: self._client.register_agent(self.name, self._named_queues(), agent_id=self.id),
+                SluiceError,
+                stop=self._stopping,
+                on_retry=lambda exc, delay: logger.warning(
+                    "cannot register with the API (%s); retrying in %.1fs", exc, delay
+                ),
+            )
+        except GaveUp:
+            return  # stopping
+        if self._outbox is not None:
+            self._outbox.wake()
         if self.tags:
             self._ensure_legacy_queue()
         where = "the embedded API" if self._client.is_embedded else self._client.api_url
@@ -197,27 +211,29 @@ class Agent:
         return wait
 
     def _claim_loop(self) -> None:
-        delay = 0.5
         while not self._stopping.is_set():
             if self._room() <= 0:
                 self._slot_freed.wait(1.0)
                 self._slot_freed.clear()
                 continue
             try:
-                runs = self._claim(self._claim_wait())
-                delay = 0.5
-            except SluiceError as exc:
-                if self._stopping.is_set():
-                    return  # the client is closing: not a failure
-                logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 10.0)
-                continue
+                runs = retry(
+                    lambda: self._claim(self._claim_wait()),
+                    SluiceError,
+                    stop=self._stopping,
+                    on_retry=self._claim_failed,
+                )
+            except GaveUp:
+                return  # stopping: the client is closing, not a failure
             if self._stopping.is_set():
                 for run in runs:
                     self._hand_back(ActiveRun(run))
                 return
             self._submit_all(runs)
+
+    def _claim_failed(self, exc: BaseException, delay: float) -> None:
+        if not self._stopping.is_set():
+            logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
 
     def _submit_all(self, runs: list[Any]) -> None:
         for run in runs:
@@ -268,9 +284,12 @@ class Agent:
         try:
             if run.deployment_id is None:
                 raise SluiceError("the run has no deployment")
-            deployment = self._client.read_deployment(run.deployment_id)
-            block = load_infrastructure(self._client, deployment)
+            deployment = self._through_outage(lambda: self._client.read_deployment(run.deployment_id))
+            block = self._through_outage(lambda: load_infrastructure(self._client, deployment))
             infrastructure = prepare_for_run(block, run, deployment, self._client, self.settings)
+        except GaveUp:  # the agent is stopping: another agent will start it
+            self._hand_back(active)
+            return
         except SluiceError as exc:
             logger.error("flow run %s: cannot prepare its infrastructure: %s", run.name, exc)
             self._propose(run.id, "CRASHED", f"Flow run could not be submitted to infrastructure: {exc}")
@@ -285,6 +304,27 @@ class Agent:
             return
         self._after_exit(active, result.status_code)
 
+    def _through_outage(self, read: Callable[[], T]) -> T:
+        """``read()``, retried while the API cannot be reached, for ``SLUICE_ENGINE_START_TIMEOUT``.
+
+        Raises ``SluiceError`` when the API did not answer in time, ``GaveUp`` when the agent stops.
+        """
+        from sluice.errors import APIUnavailable
+
+        deadline = time.monotonic() + self.settings.engine_start_timeout
+        try:
+            return retry(
+                read,
+                APIUnavailable,
+                deadline=deadline,
+                stop=self._stopping,
+                on_retry=lambda exc, delay: logger.warning("%s; retrying in %.1fs", exc, delay),
+            )
+        except GaveUp as exc:
+            if self._stopping.is_set():
+                raise
+            raise SluiceError(f"the API did not answer within SLUICE_ENGINE_START_TIMEOUT ({exc})") from None
+
     def _started(self, active: ActiveRun, identifier: str) -> None:
         active.identifier = identifier
         try:
@@ -295,29 +335,16 @@ class Agent:
             self._kill(active)
 
     def _after_exit(self, active: ActiveRun, status_code: int) -> None:
+        """Tell the API what the end of the run's infrastructure means (now, or once it answers)."""
         run = active.flow_run
         if active.handed_back:
             return
         try:
-            state = self._client.read_flow_run(run.id).state
+            self._outbox.report_exit(self._client, run.id, run.name, status_code)
         except SluiceError as exc:
-            logger.warning("flow run %s ended (exit code %s); cannot read its state: %s", run.name, status_code, exc)
-            return
-        state_type = state.type.value if state is not None else None
-        if state_type in _FINAL:
-            logger.info("Flow run %s finished: %s", run.name, state.name)
-        elif state_type == "CANCELLING":
-            self._propose(run.id, "CANCELLED", "Cancelled: the agent stopped its infrastructure.")
-            logger.info("Flow run %s cancelled", run.name)
-        else:
-            message = (
-                f"Flow run infrastructure exited with code {status_code} "
-                f"without reporting a final state (the run was {state_type})."
-            )
-            logger.error("Flow run %s crashed: %s", run.name, message)
-            self._propose(run.id, "CRASHED", message)
+            logger.error("flow run %s ended (exit code %s); cannot report it: %s", run.name, status_code, exc)
 
-    def _kill(self, active: ActiveRun, grace_seconds: float = 10.0) -> None:
+    def _kill(self, active: ActiveRun, grace_seconds: float = KILL_GRACE_SECONDS) -> None:
         if active.identifier is None or active.infrastructure is None:
             return
         try:
@@ -346,14 +373,19 @@ class Agent:
             logger.error("cannot hand flow run %s back: %s", run.id, exc)
 
     def _propose(self, flow_run_id: UUID, state_type: str, message: str) -> None:
+        """Propose a state for one of the agent's runs, now or once the API answers (``AgentOutbox``)."""
+        from sluice.runner import new_state
+
+        state = new_state(state_type, message=message)
         try:
-            self._client.set_flow_run_state(flow_run_id, state_type, message=message)
+            self._outbox.report_state(self._client, flow_run_id, state, f"flow run {flow_run_id}: {state_type}")
         except SluiceError as exc:
             logger.error("cannot set flow run %s %s: %s", flow_run_id, state_type, exc)
 
     # -- heartbeats and cancellation -----------------------------------------------------------
 
     def _heartbeat_loop(self) -> None:
+        failing_since: float | None = None  # say it once per outage, not at every heartbeat
         while not self._stopping.wait(self.heartbeat_seconds):
             try:
                 answer = self._client.agent_heartbeat(self.id)
@@ -361,9 +393,14 @@ class Agent:
                 self._register()
                 continue
             except SluiceError as exc:
-                if not self._stopping.is_set():
-                    logger.warning("heartbeat failed: %s", exc)
+                if failing_since is None and not self._stopping.is_set():
+                    failing_since = time.monotonic()
+                    logger.warning("heartbeat failed: %s (retrying every %gs)", exc, self.heartbeat_seconds)
                 continue
+            if failing_since is not None:
+                logger.info("heartbeat answered again after %.0fs", time.monotonic() - failing_since)
+                failing_since = None
+            self._outbox.wake()  # the API answers again: what waits need not wait for its backoff
             for flow_run_id in answer.cancelling_flow_run_ids:
                 self._cancel(flow_run_id)
 

@@ -19,7 +19,7 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from sluice.errors import ConfigurationError, ObjectAlreadyExists, ObjectNotFound, SluiceError
+from sluice.errors import APIUnavailable, ConfigurationError, ObjectAlreadyExists, ObjectNotFound, SluiceError
 from sluice.schemas import (
     BlockDocument,
     BlockDocumentCreate,
@@ -66,6 +66,9 @@ M = TypeVar("M", bound=BaseModel)
 Id = UUID | str
 #: A state: a ``StateCreate``, its type (``"RUNNING"``), or its fields as a dict.
 StateLike = StateCreate | StateType | str | Mapping[str, Any]
+
+#: Answers that mean "not now" rather than "no": the request may succeed when sent again.
+RETRYABLE_STATUS_CODES = frozenset({429, 502, 503, 504})
 
 #: Base URL used for the in-process app (never resolved: requests do not leave the process).
 EMBEDDED_URL = "http://embedded.sluice/api"
@@ -183,17 +186,19 @@ class SluiceClient:
     ) -> Any:
         """Call the API and return the decoded JSON answer (None for 204); errors are typed.
 
-        ``timeout`` replaces the client's read timeout for this call (long polls)."""
+        An API that cannot be reached, does not answer in time or answers 429/502/503/504 raises
+        ``APIUnavailable`` (worth retrying). ``timeout`` replaces the client's read timeout for this
+        call (long polls)."""
         try:
             extra: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout, connect=10.0)}
             response = self._http.request(method, path, json=json, params=params, **extra)
         except httpx.TimeoutException:
-            raise SluiceError(
+            raise APIUnavailable(
                 f"the Sluice API at {self.api_url} did not answer within {self._http.timeout.read}s "
                 "(raise SLUICE_API_TIMEOUT, or check the server)"
             ) from None
         except httpx.TransportError as exc:
-            raise SluiceError(
+            raise APIUnavailable(
                 f"cannot reach the Sluice API at {self.api_url} ({type(exc).__name__}: {exc}); "
                 "is `sluice server start` running there, and is SLUICE_API_URL right?"
             ) from None
@@ -207,6 +212,10 @@ class SluiceClient:
             raise ObjectAlreadyExists(detail)
         if response.status_code == 422:
             raise ConfigurationError(detail)
+        if response.status_code in RETRYABLE_STATUS_CODES:
+            raise APIUnavailable(
+                f"the Sluice API at {self.api_url} cannot answer now ({response.status_code} to {where}: {detail})"
+            )
         if response.status_code == 401:
             raise SluiceError(f"the Sluice API at {self.api_url} refused the API key ({detail}); set SLUICE_API_KEY")
         raise SluiceError(f"the Sluice API at {self.api_url} answered {response.status_code} to {where}: {detail}")

@@ -6,8 +6,15 @@ pulls the code from the storage block into a fresh working folder (or uses the d
 anything if the server refuses because the run was claimed or finished elsewhere — runs the flow
 with its retries and timeout, ships the logs and sets COMPLETED or FAILED with the error.
 
+Through outages: reading the run and setting RUNNING are retried for ``SLUICE_ENGINE_START_TIMEOUT``;
+later states and logs the API cannot take are spooled on disk and delivered in order when it answers,
+and the engine does not exit before they are, or ``SLUICE_ENGINE_REPORT_RETENTION`` has passed
+(``sluice.reporting``). A watchdog stops the flow when its agent is gone or its run was ended on the
+API (``sluice.watchdog``).
+
 Exit codes: 0 when the run completed (or was not ours to run), 1 when it failed, 2 when the engine
-could not even read the run.
+could not read or start the run, 3 when the run ended but its reports could not be delivered within
+the retention, 143 when the flow was stopped (SIGTERM, or by its watchdog).
 """
 
 from __future__ import annotations
@@ -16,44 +23,82 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
-from sluice.errors import ConfigurationError, RunNotClaimable, SluiceError
+from sluice.errors import ConfigurationError, FlowRunStopped, RunNotClaimable, RunNotStarted, SluiceError
 
 FLOW_RUN_ID_VARIABLE = "SLUICE__FLOW_RUN_ID"
+T = TypeVar("T")
 
 
 def execute_flow_run(flow_run_id: UUID | str) -> Any:
     """Run the flow run ``flow_run_id`` in this process and return its final state (``sluice.schemas.State``).
 
-    The flow's own errors do not raise: they end the run FAILED, and the state says why.
+    The flow's own errors do not raise: they end the run FAILED, and the state says why. Once the
+    run has ended, waits (at most ``SLUICE_ENGINE_REPORT_RETENTION``) for its spooled reports to be
+    delivered; when the API still cannot be reached, the state returned is the one the engine proposed.
+    Raises ``RunNotStarted`` when the API did not answer in time to start it.
     """
     from sluice.client import get_client
+    from sluice.errors import APIUnavailable
     from sluice.logging import flush_logs, run_logger_for
-    from sluice.runner import set_state
+    from sluice.reporting import get_reporter
+    from sluice.runner import set_state, wait_for_reports
 
     run_id = UUID(str(flow_run_id))
+    deadline = time.monotonic() + get_reporter().start_timeout
     with get_client() as client:
-        run = client.read_flow_run(run_id)
+        run = read_through_outage(lambda: client.read_flow_run(run_id), deadline)
         if run.deployment_id is None:
             raise ConfigurationError(f"flow run {run_id} has no deployment: the engine runs deployment runs only")
-        deployment = client.read_deployment(run.deployment_id)
+        deployment = read_through_outage(lambda: client.read_deployment(run.deployment_id), deadline)
     logger = run_logger_for(run.id, run.name, deployment.flow_name or "?")
     try:
-        with code_folder(deployment) as folder:
+        with code_folder(deployment, deadline) as folder:
             flow = load_deployment_flow(deployment, folder)
             _orchestrate(flow, run)
     except SluiceError as exc:  # the code could not be pulled or imported: the flow never started
+        if isinstance(exc, RunNotStarted):
+            raise
         logger.error("Flow could not be loaded: %s", exc)
         flush_logs()
         with get_client() as client:
             set_state(client, run.id, "FAILED", message=f"Flow could not be loaded: {exc}")
-    with get_client() as client:
-        return client.read_flow_run(run_id).state
+    wait_for_reports()
+    try:
+        with get_client() as client:
+            return client.read_flow_run(run_id).state
+    except APIUnavailable:
+        return get_reporter().proposed.get(str(run_id))
+
+
+def read_through_outage(read: Callable[[], T], deadline: float) -> T:
+    """``read()``, retried with backoff while the API cannot be reached, until ``deadline``.
+
+    Raises ``RunNotStarted`` when the API did not answer in time.
+    """
+    from sluice.backoff import GaveUp, retry
+    from sluice.errors import APIUnavailable
+    from sluice.reporting import say
+
+    warned = False
+
+    def note(exc: BaseException, delay: float) -> None:
+        nonlocal warned
+        if not warned:
+            warned = True
+            left = max(0.0, deadline - time.monotonic())
+            say(f"{exc}; retrying for up to {left:.0f}s (SLUICE_ENGINE_START_TIMEOUT)")
+
+    try:
+        return retry(read, APIUnavailable, deadline=deadline, on_retry=note)
+    except GaveUp as exc:
+        raise RunNotStarted(f"the API did not answer within SLUICE_ENGINE_START_TIMEOUT: {exc}") from None
 
 
 def _orchestrate(flow: Any, run: Any) -> None:
@@ -63,7 +108,9 @@ def _orchestrate(flow: Any, run: Any) -> None:
     try:
         orchestrate_flow_run(flow, run.id, run.name, run.parameters)
     except RunNotClaimable as exc:
-        print(f"sluice.engine: {exc}; not running it.", file=sys.stderr)
+        _say(f"{exc}; not running it.")
+    except RunNotStarted:
+        raise
     except Exception:
         pass  # the run is FAILED with the error's message, and the error is in its logs
 
@@ -85,17 +132,18 @@ def load_deployment_flow(deployment: Any, folder: Path) -> Any:
 
 
 @contextmanager
-def code_folder(deployment: Any) -> Iterator[Path]:
+def code_folder(deployment: Any, deadline: float | None = None) -> Iterator[Path]:
     """The folder the flow's code is in, current while the flow runs.
 
     With a storage block: a fresh temporary folder the code is downloaded into (removed afterwards).
-    Without: the deployment's local ``path``.
+    Without: the deployment's local ``path``. Reading the storage block is retried through an
+    outage of the API until ``deadline``.
     """
     previous = Path.cwd()
     temporary: Path | None = None
     try:
         if deployment.storage_document_id:
-            storage = _load_storage(deployment.storage_document_id)
+            storage = _load_storage(deployment.storage_document_id, deadline)
             temporary = Path(tempfile.mkdtemp(prefix="sluice-flow-run-"))
             storage.get_directory(from_path=deployment.path, local_path=temporary)
             folder = temporary
@@ -114,12 +162,13 @@ def code_folder(deployment: Any) -> Iterator[Path]:
             shutil.rmtree(temporary, ignore_errors=True)
 
 
-def _load_storage(document_id: UUID) -> Any:
+def _load_storage(document_id: UUID, deadline: float | None = None) -> Any:
     from sluice.client import get_client
     from sluice.plugins import get_registry
 
     with get_client() as client:
-        document = client.read_block_document(document_id, include_secrets=True)
+        read = lambda: client.read_block_document(document_id, include_secrets=True)  # noqa: E731
+        document = read() if deadline is None else read_through_outage(read, deadline)
     block = get_registry("storage").get(document.block_type_slug).from_data(document.data)
     block._block_document_id = document.id
     block._block_document_name = document.name
@@ -145,16 +194,52 @@ def main() -> int:
     """``python -m sluice.engine``: run the flow run named by ``SLUICE__FLOW_RUN_ID``; return the exit code."""
     flow_run_id = os.environ.get(FLOW_RUN_ID_VARIABLE)
     if not flow_run_id:
-        print(f"sluice.engine: set {FLOW_RUN_ID_VARIABLE} to the id of the flow run to execute", file=sys.stderr)
+        _say(f"set {FLOW_RUN_ID_VARIABLE} to the id of the flow run to execute")
         return 2
     try:
-        state = execute_flow_run(flow_run_id)
-    except (SluiceError, ValueError) as exc:
-        print(f"sluice.engine: cannot execute flow run {flow_run_id}: {exc}", file=sys.stderr)
+        run_id = UUID(flow_run_id)
+    except ValueError:
+        _say(f"{FLOW_RUN_ID_VARIABLE}={flow_run_id!r} is not a flow run id (a UUID)")
         return 2
+    from sluice.reporting import get_reporter, use_spool_of
+    from sluice.settings import get_settings
+    from sluice.watchdog import Watchdog
+
+    use_spool_of(run_id)
+    watchdog = Watchdog.for_engine(run_id, get_settings())
+    watchdog.start()
+    try:
+        state = execute_flow_run(run_id)
+    except FlowRunStopped as exc:
+        return _stopped(watchdog, run_id, exc)
+    except (SluiceError, ValueError) as exc:
+        _say(f"cannot execute flow run {flow_run_id}: {exc}")
+        return 2
+    finally:
+        watchdog.close()
+    if get_reporter().pending():
+        return 3  # the run ended, but the API never heard of it: the agent reports what it saw
     if state is None or state.type.value in ("COMPLETED", "PENDING", "RUNNING", "SCHEDULED"):
         return 0  # completed, or claimed by someone else: not our failure to report
     return 1
+
+
+def _stopped(watchdog: Any, run_id: UUID, exc: FlowRunStopped) -> int:
+    """After the flow was stopped: deliver what is spooled, let the watchdog finish its kill."""
+    from sluice.runner import wait_for_reports
+
+    watchdog.unwound()
+    _say(f"flow run {run_id} stopped: {exc}")
+    if watchdog.stopping:
+        watchdog.wait_stopped()
+    wait_for_reports()
+    return 143
+
+
+def _say(message: str) -> None:
+    from sluice.reporting import say
+
+    say(message, prefix="sluice.engine")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ class UnknownSlugError(PluginError, LookupError):
     """No installed plugin provides the requested slug."""
 
 
+class APIUnavailable(SluiceError, ConnectionError):
+    """The API could not be reached or cannot answer now (refused, timed out, 502/503/504/429): try again later."""
+
+
 class ConfigurationError(SluiceError, ValueError):
     """A setting, a file or an argument is invalid."""
 
@@ -94,3 +98,16 @@ class FlowRunFailed(SluiceError, RuntimeError):
 
 class RunNotClaimable(SluiceError, RuntimeError):
     """The server refused to move a flow run to RUNNING: it was claimed or finished elsewhere."""
+
+
+class RunNotStarted(SluiceError, RuntimeError):
+    """A flow run could not be set RUNNING because the API did not answer in time: the flow did not run."""
+
+
+class FlowRunStopped(BaseException):
+    """The engine is stopping the flow from outside: its run ended elsewhere (CRASHED, CANCELLED,
+    CANCELLING), its agent is gone, or it received SIGTERM.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that a flow's ``except Exception`` does not
+    swallow it; the flow's ``finally`` blocks run. Whoever stopped the run reports its final state.
+    """

@@ -14,8 +14,17 @@ from typing import Any
 
 from sluice.blocks import Block, InfrastructureBlock, InfrastructureResult
 from sluice.errors import UnknownSlugError
+from sluice.lifeline import KILL_GRACE_SECONDS, LIFELINE_FD_VARIABLE
 
-__all__ = ["InfrastructureBlock", "InfrastructureResult", "default_engine_image"]
+__all__ = [
+    "KILL_GRACE_SECONDS",
+    "LIFELINE_FD_VARIABLE",
+    "InfrastructureBlock",
+    "InfrastructureResult",
+    "default_engine_image",
+]
+
+# LIFELINE_FD_VARIABLE and KILL_GRACE_SECONDS: see ``sluice.lifeline``.
 
 #: The repository of the images Sluice publishes: Python plus Sluice and its standard plugins.
 IMAGE_REPOSITORY = "sluice/sluice"

@@ -2,7 +2,8 @@
 
 Inside a flow run (or a task inside one), ``get_run_logger()`` returns a logger whose records go to
 the console and to the run's logs on the API. Records are batched: they are sent when a batch is
-full or old enough, and every run flushes what is left when it ends. Nothing is configured at import;
+full or old enough, and every run flushes what is left when it ends; batches the API cannot take now
+are spooled and delivered later (``sluice.reporting``). Nothing is configured at import;
 the handlers are attached the first time a run logger is asked for.
 """
 
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sluice.context import get_flow_run_context
 from sluice.errors import SluiceError
@@ -35,18 +36,20 @@ class MissingRunContextError(SluiceError, RuntimeError):
 
 
 def _send_with_client(records: list[dict[str, Any]]) -> None:
-    from sluice.client import get_client
+    from sluice.reporting import get_reporter
 
-    with get_client() as client:
-        client.create_logs(records)
+    get_reporter().ship_logs(records)
 
 
 class LogShipper:
     """Collects run log records and sends them to the API in batches.
 
     A batch goes when it is full, or at the latest ``BATCH_INTERVAL_SECONDS`` after its first record
-    (a daemon thread sends it, so ``run --watch`` sees quiet flows' logs too). A failure to send is
-    reported once on stderr and does not fail the flow: logs are a record of the run, not part of it.
+    (a daemon thread sends it, so ``run --watch`` sees quiet flows' logs too). Batches go through the
+    process's reporter (``sluice.reporting``): while the API cannot be reached they are spooled to disk
+    and delivered, in order, when it answers; each record carries a ``client_id``, so a batch sent
+    again is stored once. Any other failure to send is reported once on stderr and does not fail the
+    flow: logs are a record of the run, not part of it.
     """
 
     def __init__(self, send: Sender | None = None) -> None:
@@ -68,6 +71,7 @@ class LogShipper:
             "name": fit_log_message(name)[:500],
             "message": fit_log_message(message),
             "timestamp": datetime.fromtimestamp(created, UTC).isoformat(),
+            "client_id": str(uuid4()),
         }
         with self._lock:
             self._pending.append(record)

@@ -5,6 +5,10 @@ flow run is already in progress) and orchestrates it. ``orchestrate_flow_run`` r
 (the engine uses it for deployment runs): it validates the parameters, moves the run to RUNNING,
 runs the body under the flow's timeout as many times as its retries allow (AwaitingRetry between
 attempts), ships the logs and sets COMPLETED or FAILED.
+
+States go through the process's reporter (``sluice.reporting``), each with an id and the time it
+happened: RUNNING is retried through short outages (``SLUICE_ENGINE_START_TIMEOUT``); the others are
+spooled while the API cannot be reached and delivered in order when it answers.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sluice.context import FlowRunContext, flow_run_context, get_flow_run_context
-from sluice.errors import ParameterError, RunNotClaimable
+from sluice.errors import FlowRunStopped, ParameterError, RunNotClaimable, RunNotStarted
 from sluice.logging import flush_logs, run_logger_for
 from sluice.parameters import bind_arguments, call_with_parameters, jsonable
 from sluice.timeouts import timeout_after
@@ -49,7 +53,23 @@ def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, A
             parameters=jsonable(parameters),
             parent_flow_run_id=parent.flow_run_id if parent else None,
         )
-    return orchestrate_flow_run(flow, run.id, run.name, parameters)
+    if parent is not None:
+        return orchestrate_flow_run(flow, run.id, run.name, parameters)
+    try:
+        return orchestrate_flow_run(flow, run.id, run.name, parameters)
+    finally:
+        wait_for_reports()  # a script's own run: its end is recorded before the script goes on
+
+
+def wait_for_reports() -> bool:
+    """Wait until this process's spooled reports are delivered, at most ``SLUICE_ENGINE_REPORT_RETENTION``;
+    True when nothing is left undelivered."""
+    from sluice.reporting import get_reporter
+
+    reporter = get_reporter()
+    if not reporter.pending():
+        return True
+    return reporter.wait_delivered(time.monotonic() + reporter.retention)
 
 
 def orchestrate_flow_run(
@@ -79,6 +99,14 @@ def orchestrate_flow_run(
         try:
             with flow_run_context(context):
                 result = _run_attempts(client, flow, flow_run_id, values, logger)
+        except FlowRunStopped as exc:
+            # Stopped from outside (its run ended elsewhere, its agent is gone): whoever stopped it reports
+            # the run's end; a subflow run's, which nothing else watches, is reported here.
+            logger.warning("Flow run stopped: %s", exc)
+            flush_logs()
+            if context.parent is not None:
+                set_state(client, flow_run_id, "CRASHED", message=f"Crashed: its flow process was stopped ({exc}).")
+            raise
         except BaseException as exc:
             # an interrupt is not the flow's failure: the run crashed
             state = "FAILED" if isinstance(exc, Exception) else "CRASHED"
@@ -115,13 +143,40 @@ def _run_attempts(client: Any, flow: Flow[..., Any], flow_run_id: UUID, values: 
 
 
 def _start(client: Any, flow_run_id: UUID) -> None:
-    result = set_state(client, flow_run_id, "RUNNING")
+    """Set RUNNING, retrying through a short outage; refused or unreachable: the flow must not run."""
+    from sluice.backoff import GaveUp
+    from sluice.reporting import get_reporter
+
+    reporter = get_reporter()
+    deadline = time.monotonic() + reporter.start_timeout
+    try:
+        result = reporter.start_state(client, flow_run_id, new_state("RUNNING"), deadline)
+    except GaveUp as exc:
+        raise RunNotStarted(
+            f"flow run {flow_run_id} cannot start: the API did not answer within SLUICE_ENGINE_START_TIMEOUT ({exc})"
+        ) from None
     if result.status != "ACCEPT":
         current = result.state.type if result.state is not None else "unknown"
         raise RunNotClaimable(
             f"flow run {flow_run_id} cannot start: the server refused RUNNING (current state {current}; "
             f"{result.reason or 'it was claimed or finished elsewhere'})"
         )
+
+
+def new_state(
+    state_type: str, name: str | None = None, message: str | None = None, scheduled_time: datetime | None = None
+) -> Any:
+    """A ``StateCreate`` with an id of its own and the time it happened (now), as every report carries."""
+    from sluice.schemas import StateCreate
+
+    return StateCreate(
+        type=state_type,
+        name=name,
+        message=message and message[:10_000],
+        scheduled_time=scheduled_time,
+        id=uuid4(),
+        timestamp=datetime.now(UTC),
+    )
 
 
 def set_state(
@@ -132,7 +187,9 @@ def set_state(
     message: str | None = None,
     scheduled_time: datetime | None = None,
 ) -> Any:
-    from sluice.schemas import StateCreate
+    """Propose a state through the process's reporter: the API's answer, or None when it was spooled
+    (the API cannot be reached; it is delivered later, after the reports made before it)."""
+    from sluice.reporting import get_reporter
 
-    state = StateCreate(type=state_type, name=name, message=message and message[:10_000], scheduled_time=scheduled_time)
-    return client.set_flow_run_state(flow_run_id, state)
+    state = new_state(state_type, name, message, scheduled_time)
+    return get_reporter().propose_state(client, flow_run_id, state)

@@ -107,6 +107,25 @@ class Settings(BaseSettings):
     agent_claim_wait_seconds: float = Field(
         default=10.0, description="Agent: seconds one claim call waits (long poll) for a run to become due."
     )
+    engine_report_retention: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Engine: seconds a finished run's process keeps trying to deliver its final state and "
+        "logs while the API cannot be reached, before it exits anyway (exit code 3).",
+    )
+    engine_start_timeout: float = Field(
+        default=120.0,
+        ge=0,
+        description="Agent and engine: seconds they retry starting a run while the API cannot be reached "
+        "(the agent reading its deployment and infrastructure, the engine reading its run and setting it "
+        "RUNNING); then the run is CRASHED without running.",
+    )
+    engine_watchdog_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Engine: seconds between two checks of its run's state; a run found CRASHED, CANCELLED or "
+        "CANCELLING (or deleted) stops the flow. 0 turns the check off.",
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -28,3 +28,20 @@ def always_fails(marker: str) -> None:
     with open(marker, "a") as handle:
         handle.write("attempt\n")
     raise ValueError("the flow failed on purpose")
+
+
+@flow(name="log-and-wait")
+def log_and_wait(path: str, done: str, lines: int = 5) -> str:
+    """Log ``lines`` numbered lines, wait for ``path``, log as many again, then create ``done``.
+
+    The fault tests kill the server while it waits, so half its lines are logged during the outage.
+    """
+    logger = get_run_logger()
+    for number in range(lines):
+        logger.info("before %d", number)
+    while not Path(path).exists():
+        time.sleep(0.05)
+    for number in range(lines):
+        logger.info("after %d", number)
+    Path(done).touch()
+    return "done"

@@ -28,13 +28,21 @@ def _server_class() -> type:
         the graceful shutdown up until its budget ran out)."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
-            """Start the graceful shutdown and forget the signal, so that it is not raised again."""
+            """Start the graceful shutdown and forget the signal, so that it is not raised again.
+
+            The background services stop now, not after the open requests: while the server drains
+            them it refuses new connections, and crash detection must not judge agents by heartbeats
+            it refuses.
+            """
             import threading
 
             from sluice.schedules import stop_schedule_computations
 
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
             self._captured_signals.clear()
+            runner = getattr(getattr(self.config.app, "state", None), "service_runner", None)
+            if runner is not None:
+                runner.stop_soon()
             # From a thread of its own: a signal handler may run while this thread holds the lock
             # the watchdog stops computations under.
             threading.Thread(

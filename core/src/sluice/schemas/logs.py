@@ -62,6 +62,11 @@ class LogCreate(RequestModel):
     name: str = Field(default="sluice", max_length=500, description="Logger name.")
     message: str = Field(description=f"Cut to {MAX_LOG_MESSAGE_LENGTH} characters (with a note) when longer.")
     timestamp: UtcDatetime
+    client_id: UUID | None = Field(
+        default=None,
+        description="An id the client gives the record: a record sent again with the same id (a retry "
+        "after a lost answer) is stored once.",
+    )
 
     @field_validator("message", mode="after")
     @classmethod
@@ -78,6 +83,7 @@ class Log(ResponseModel):
     name: str
     message: str
     timestamp: datetime
+    client_id: UUID | None = None
 
 
 class LogFilter(Page):

@@ -51,6 +51,17 @@ class StateCreate(RequestModel):
     scheduled_time: UtcDatetime | None = Field(
         default=None, description="For SCHEDULED states: when the run should start (default: now)."
     )
+    id: UUID | None = Field(
+        default=None,
+        description="An id the client gives the state. Proposing it again (a retry after a lost answer) "
+        "is answered ACCEPT with the state recorded the first time, and records nothing twice.",
+    )
+    timestamp: UtcDatetime | None = Field(
+        default=None,
+        description="When the state happened, by the client's clock (a state delivered late keeps its "
+        "time). Default: when the server receives it; never later than that, nor earlier than the "
+        "run's current state.",
+    )
 
     @model_validator(mode="after")
     def _check_name(self) -> StateCreate:

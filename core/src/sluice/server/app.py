@@ -161,6 +161,7 @@ def create_app(settings: Settings | None = None, run_services: bool | None = Non
         await anyio.to_thread.run_sync(upgrade_database, database)
         runner = ServiceRunner.from_registry(database, settings) if run_services else ServiceRunner([])
         runner.start()
+        app.state.service_runner = runner  # so that a server beginning its shutdown stops them first
         try:
             yield
         finally:

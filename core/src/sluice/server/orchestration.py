@@ -64,8 +64,10 @@ def apply_state(run: Any, proposed: StateCreate, now: datetime) -> dict[str, Any
     return the values of the history row to insert.
 
     RUNNING counts a run (``run_count``) and sets ``start_time`` the first time; a terminal state sets
-    ``end_time`` (cleared again by a retry); SCHEDULED sets the expected start time.
+    ``end_time`` (cleared again by a retry); SCHEDULED sets the expected start time. The state is
+    dated ``state_time(...)``: the client's timestamp when it gave one.
     """
+    when = state_time(run, proposed, now)
     new = proposed.type
     scheduled_time = None
     if new is StateType.SCHEDULED:
@@ -74,38 +76,48 @@ def apply_state(run: Any, proposed: StateCreate, now: datetime) -> dict[str, Any
             scheduled_time = run.next_scheduled_start_time  # e.g. Scheduled → Late keeps its time
         elif scheduled_time is None and run.state_type is None:
             scheduled_time = run.expected_start_time  # a new run created with an expected start time
-        scheduled_time = scheduled_time or now
+        scheduled_time = scheduled_time or when
         run.expected_start_time = scheduled_time
         run.next_scheduled_start_time = scheduled_time
     else:
         run.next_scheduled_start_time = None
         if run.expected_start_time is None:
-            run.expected_start_time = now
+            run.expected_start_time = when
     if new is StateType.RUNNING:
         run.run_count = (run.run_count or 0) + 1
         if run.start_time is None:
-            run.start_time = now
+            run.start_time = when
     if new in TERMINAL_STATES:
-        run.end_time = now
+        run.end_time = when
     elif run.end_time is not None:
         run.end_time = None
     name = proposed.name or DEFAULT_NAMES[new]
     run.state_type = new.value
     run.state_name = name
-    run.state_timestamp = now
+    run.state_timestamp = when
     run.state_message = proposed.message
     run.updated = now
     return {
-        "id": uuid4(),
+        "id": proposed.id or uuid4(),
         "flow_run_id": run.id,
         "type": new.value,
         "name": name,
-        "timestamp": now,
+        "timestamp": when,
         "message": proposed.message,
         "scheduled_time": scheduled_time,
         "created": now,
         "updated": now,
     }
+
+
+def state_time(run: Any, proposed: StateCreate, now: datetime) -> datetime:
+    """When ``proposed`` happened: its client timestamp, but never after ``now`` (a clock running
+    ahead) nor before the run's current state (so the history keeps its order); ``now`` without one."""
+    if proposed.timestamp is None:
+        return now
+    when = min(proposed.timestamp, now)
+    current = getattr(run, "state_timestamp", None)
+    return max(when, current) if current is not None else when
 
 
 def current_state(run: Any) -> State | None:

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 from sluice.blocks import InfrastructureBlock, InfrastructureResult, looks_secret
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
+from sluice.infrastructure import LIFELINE_FD_VARIABLE
 
 #: Environment variables whose values ``preview()`` masks.
 _POLL_SECONDS = 0.05
@@ -27,7 +28,9 @@ class Process(InfrastructureBlock):
 
     The command defaults to ``python -m sluice.engine`` with the agent's own interpreter. ``env`` is
     merged over the agent's environment; a value of null removes a variable. The process gets a
-    session (and process group) of its own, so ``kill`` reaches every child it started.
+    session (and process group) of its own, so ``kill`` reaches every child it started. It also gets
+    a lifeline: the read end of a pipe (``SLUICE__LIFELINE_FD``) whose write end only the starting
+    process holds, so the engine stops its flow when the agent dies, even by ``kill -9``.
     """
 
     block_type_slug: ClassVar[str] = "process"
@@ -50,8 +53,11 @@ class Process(InfrastructureBlock):
         """
         command = self.command or self.default_command()
         working_dir, temporary = self._working_dir()
+        lifeline, held = os.pipe()  # the process reads; only this (agent) process holds the write end
         try:
-            process = self._start(command, working_dir)
+            process = self._start(command, working_dir, lifeline)
+            os.close(lifeline)
+            lifeline = -1
             identifier = f"{socket.gethostname()}:{process.pid}"
             if on_started is not None:
                 on_started(identifier)
@@ -60,6 +66,9 @@ class Process(InfrastructureBlock):
                     self.write_output(line)
             status_code = process.wait()
         finally:
+            for descriptor in (lifeline, held):
+                if descriptor >= 0:
+                    os.close(descriptor)
             if temporary:
                 shutil.rmtree(working_dir, ignore_errors=True)
         return InfrastructureResult(identifier=identifier, status_code=status_code)
@@ -72,13 +81,15 @@ class Process(InfrastructureBlock):
             raise ConfigurationError(f"process block: working_dir {str(path)!r} is not a directory; create it first")
         return path, False
 
-    def _start(self, command: list[str], working_dir: Path) -> subprocess.Popen[str]:
+    def _start(self, command: list[str], working_dir: Path, lifeline: int) -> subprocess.Popen[str]:
         output = subprocess.PIPE if self.stream_output else subprocess.DEVNULL
+        env = {**self.environment(os.environ), LIFELINE_FD_VARIABLE: str(lifeline)}
         try:
             return subprocess.Popen(
                 command,
                 cwd=working_dir,
-                env=self.environment(os.environ),
+                env=env,
+                pass_fds=(lifeline,),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,

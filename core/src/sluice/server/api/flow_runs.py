@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sluice.errors import ObjectNotFound
+from sluice.errors import ObjectAlreadyExists, ObjectNotFound
 from sluice.schemas.flow_runs import (
     FlowRun,
     FlowRunCreate,
@@ -21,7 +21,7 @@ from sluice.schemas.flow_runs import (
     FlowRunStateHistory,
     FlowRunUpdate,
 )
-from sluice.schemas.states import SetStateRequest, SetStateResult, StateCreate, StateType
+from sluice.schemas.states import SetStateRequest, SetStateResult, State, StateCreate, StateType
 from sluice.server.api.common import ensure_work_queue, get_or_404, json_list_has_all, json_list_has_any, paginate
 from sluice.server.api.deps import ReadSessionDep, SessionDep, SettingsDep
 from sluice.server.api.parameters import check_parameters_size
@@ -202,6 +202,10 @@ def set_flow_run_state(flow_run_id: UUID, body: SetStateRequest, session: Sessio
     run = session.scalars(query).first()
     if run is None:
         raise ObjectNotFound(f"flow run {flow_run_id} not found")
+    if body.state.id is not None:
+        recorded = session.get(FlowRunStateTable, body.state.id)
+        if recorded is not None:
+            return _already_recorded(session, flow_run_id, recorded)
     current_type = StateType(run.state_type) if run.state_type else None
     reason = None if body.force else rejection_reason(current_type, run.state_name, body.state)
     if reason is not None:
@@ -211,6 +215,25 @@ def set_flow_run_state(flow_run_id: UUID, body: SetStateRequest, session: Sessio
     session.execute(_INSERT_STATE, [apply_state(run, body.state, utcnow())])
     session.commit()
     return model_response(SetStateResult(status="ACCEPT", state=current_state(run)))
+
+
+def _already_recorded(session: Session, flow_run_id: UUID, recorded: FlowRunStateTable) -> Response:
+    """The answer to a state proposed again with the id of one already recorded: ACCEPT, as the first time."""
+    if recorded.flow_run_id != flow_run_id:
+        session.rollback()
+        raise ObjectAlreadyExists(
+            f"state id {recorded.id} is already used by another flow run; give each state a new id"
+        )
+    state = State(
+        id=recorded.id,
+        type=StateType(recorded.type),
+        name=recorded.name,
+        timestamp=recorded.timestamp,
+        message=recorded.message,
+        scheduled_time=recorded.scheduled_time,
+    )
+    session.rollback()
+    return model_response(SetStateResult(status="ACCEPT", state=state))
 
 
 @router.get("/{flow_run_id}/states", response_model=list[FlowRunStateHistory])

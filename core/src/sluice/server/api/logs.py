@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sluice.errors import ObjectNotFound, PayloadTooLarge
 from sluice.schemas.logs import MAX_LOG_BATCH, Log, LogCreate, LogFilter
@@ -20,7 +23,8 @@ router = APIRouter(prefix="/logs", tags=["Logs"])
 def create_logs(records: list[LogCreate], session: SessionDep) -> dict[str, int]:
     """Store a batch of log records; every flow run they name must exist (404 otherwise).
 
-    At most ``MAX_LOG_BATCH`` records (a 413 otherwise); over-long messages are stored cut.
+    At most ``MAX_LOG_BATCH`` records (a 413 otherwise); over-long messages are stored cut. A record
+    whose ``client_id`` is already stored is skipped: ``created`` counts the new ones.
     """
     if len(records) > MAX_LOG_BATCH:
         raise PayloadTooLarge(
@@ -32,10 +36,37 @@ def create_logs(records: list[LogCreate], session: SessionDep) -> dict[str, int]
         missing = run_ids - found
         if missing:
             raise ObjectNotFound(f"flow run {sorted(map(str, missing))[0]} not found (logs not stored)")
-    now = utcnow()
-    session.add_all(LogTable(**record.model_dump(), created=now) for record in records)
+    rows = _not_stored_yet(session, [record.model_dump() for record in records])
+    if rows:
+        now = utcnow()
+        session.execute(_insert_skipping_known_ids(session), [{**row, "created": now} for row in rows])
     session.commit()
-    return {"created": len(records)}
+    return {"created": len(rows)}
+
+
+def _not_stored_yet(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` less those whose ``client_id`` is stored already or came earlier in the batch."""
+    ids = {row["client_id"] for row in rows if row["client_id"] is not None}
+    if not ids:
+        return rows
+    seen = set(session.scalars(select(LogTable.client_id).where(LogTable.client_id.in_(ids))))
+    fresh = []
+    for row in rows:
+        if row["client_id"] is not None:
+            if row["client_id"] in seen:
+                continue
+            seen.add(row["client_id"])
+        fresh.append(row)
+    return fresh
+
+
+def _insert_skipping_known_ids(session: Session) -> Any:
+    """An INSERT that skips a record whose ``client_id`` another request stored a moment ago."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(LogTable.__table__).on_conflict_do_nothing(index_elements=["client_id"])
 
 
 @router.post("/filter", response_model=list[Log])

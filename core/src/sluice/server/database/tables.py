@@ -173,10 +173,16 @@ class AgentTable(ObjectTable, table=True):
 
 
 class LogTable(SQLModel, table=True):
-    """A log record of a flow run; ``id`` grows with arrival, which orders equal timestamps."""
+    """A log record of a flow run; ``id`` grows with arrival, which orders equal timestamps.
+
+    ``client_id`` (unique when given) makes shipping idempotent: a record whose id is stored is skipped.
+    """
 
     __tablename__ = "log"
-    __table_args__ = (Index("ix_log_flow_run_id_timestamp", "flow_run_id", "timestamp"),)
+    __table_args__ = (
+        Index("ix_log_flow_run_id_timestamp", "flow_run_id", "timestamp"),
+        Index("ux_log_client_id", "client_id", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=LogId)
     flow_run_id: UUID = Field(foreign_key="flow_run.id", ondelete="CASCADE", nullable=False)
@@ -185,6 +191,8 @@ class LogTable(SQLModel, table=True):
     message: str = Field(sa_type=Text, nullable=False)
     timestamp: datetime = Field(sa_type=UTCDateTime, nullable=False)
     created: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    #: The client's id of the record, so that a batch sent again stores each record once.
+    client_id: UUID | None = Field(default=None)
 
 
 #: Every table, children before parents (the order to empty them in).

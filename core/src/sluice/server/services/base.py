@@ -85,6 +85,7 @@ class ServiceRunner:
 
     def __init__(self, services: list[Service]) -> None:
         self.services = services
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_registry(cls, database: Database, settings: Settings) -> ServiceRunner:
@@ -108,12 +109,24 @@ class ServiceRunner:
 
     def start(self) -> None:
         """Start every service (one that fails to start is logged; the others start)."""
+        self._loop = asyncio.get_running_loop()
         for service in self.services:
             logger.info("starting service %s (every %ss)", service.name, service.loop_seconds)
             try:
                 service.start()
             except Exception:
                 logger.exception("service %s could not be started; the other services run", service.name)
+
+    def stop_soon(self) -> None:
+        """Let every service finish its current round and run no other (callable from a signal handler).
+
+        The server calls it when its shutdown begins: from then on it refuses new connections, so
+        a service must not act on what it can no longer hear (crash detection on missed heartbeats).
+        """
+        if self._loop is None:
+            return
+        for service in self.services:
+            self._loop.call_soon_threadsafe(service._stopping.set)
 
     async def stop(self) -> None:
         """Stop every service and wait for them."""

@@ -2,11 +2,17 @@
 
 Every quarter of ``agent_heartbeat_timeout`` (at least every 0.5 s, at most every 15 s), each agent
 whose last heartbeat is older than the timeout has its PENDING, RUNNING and CANCELLING runs set
-CRASHED, with the agent's name and silence in the state message. A server judges no agent before
-it has itself been up for the timeout: silence while the server was down (a restart, an upgrade) is
-not the agent's. One transaction per loop; on
-PostgreSQL rows another transaction holds are skipped until the next loop, so replicas never
-crash one run twice.
+CRASHED, with the agent's name and silence in the state message.
+
+Silence counts only while the server could hear: a server judges no agent before it has itself been
+up for the timeout (silence while it was down — a restart, an upgrade — is not the agent's), and
+after any stretch in which its loop could not run (the database was unreachable, the process was
+suspended) it gives every agent a full timeout again; a server that begins its shutdown stops judging
+at once (it refuses new connections while it finishes open requests). Agents and engines deliver what they spooled
+during the outage meanwhile; a run crashed too early would refuse their late COMPLETED.
+
+One transaction per loop; on PostgreSQL rows another transaction holds are skipped until the next
+loop, so replicas never crash one run twice.
 """
 
 from __future__ import annotations
@@ -42,10 +48,23 @@ class CrashDetection(Service):
         self.timeout = timedelta(seconds=settings.agent_heartbeat_timeout)
         self.loop_seconds = min(15.0, max(0.5, settings.agent_heartbeat_timeout / 4))  # type: ignore[misc]
         self.started_at = utcnow()
+        #: A gap this long between two loops that ran means the server could not hear agents meanwhile.
+        self.blind_after = timedelta(seconds=max(3 * self.loop_seconds, 5.0))
+        self.last_loop: datetime | None = None
 
     async def run_once(self) -> None:
         """One loop, in a worker thread."""
-        crashed = await asyncio.to_thread(self.crash_runs_of_silent_agents)
+        now = utcnow()
+        if self.last_loop is not None and now - self.last_loop > self.blind_after:
+            logger.warning(
+                "crash detection: no loop ran for %.0fs (database or server unavailable); every agent gets "
+                "%gs to heartbeat again before its runs are judged",
+                (now - self.last_loop).total_seconds(),
+                self.timeout.total_seconds(),
+            )
+            self.started_at = now
+        crashed = await asyncio.to_thread(self.crash_runs_of_silent_agents, now)
+        self.last_loop = utcnow()
         if crashed:
             logger.warning("crash detection: %d run(s) of silent agents set CRASHED", crashed)
 
@@ -53,7 +72,7 @@ class CrashDetection(Service):
         """Set CRASHED every active run of an agent silent for longer than the timeout; returns how many."""
         now = now or utcnow()
         if now - self.started_at < self.timeout:
-            return 0  # agents may not have reached this server yet
+            return 0  # agents may not have reached this server yet (since it started, or since an outage)
         cutoff = now - self.timeout
         with self.database.session() as session:
             silent = {
