@@ -114,6 +114,7 @@ def test_building_twice_gives_the_same_manifest() -> None:
         ),
         ({"op": "test", "path": "/spec/backoffLimit", "value": "0"}, "test failed: the value is 0, not '0'"),
         ({"op": "move", "from": "/spec", "path": "/spec/inner"}, "cannot move a value into one of its own children"),
+        ({"op": "remove", "path": ""}, "can't remove the whole document"),
     ],
 )
 def test_a_failing_operation_names_itself_and_the_reason(operation: dict[str, Any], message: str) -> None:
@@ -159,6 +160,7 @@ def test_replacing_the_whole_manifest_must_leave_a_job() -> None:
         ([{"op": "test", "path": "/kind", "value": "Job"}, {"op": "copy", "path": "/a"}], "operation 1 .*'from'"),
         ([{"op": "move", "from": "a", "path": "/b"}], "operation 0 .*from.*'a'.*start with '/'"),
         ([{"op": "remove", "path": 3}], "operation 0 .*a JSON pointer must be a string"),
+        ([{"op": "remove", "path": "/a~2b"}], "operation 0 .*invalid JSON pointer '/a~2b'.*~0.*~1"),
     ],
 )
 def test_a_malformed_patch_is_refused_when_the_block_is_made(customizations: Any, message: str) -> None:
