@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -186,6 +189,83 @@ def test_docstring_summary_is_the_first_paragraph_on_one_line() -> None:
     assert parameter_descriptions(None) == {}
 
 
+def google_details(a: int, b: int = 0, c: int = 0, **options: str) -> None:
+    """Google style, with the section's other spellings and layouts.
+
+    Arguments:
+        a: First.
+        b (int, optional): Second,
+            continued.
+
+            After a blank line.
+        c:
+            Only on the next line.
+        **options: Settings.
+
+    Raises:
+        ValueError: Not a parameter.
+
+    Example:
+        options: not a parameter either.
+    """
+
+
+def numpy_details(a: int, *items: int, flag: bool = False, b: str = "") -> int:
+    """NumPy style, with other parameters and a parameter without text.
+
+    Parameters
+    ----------
+    a : int
+        First.
+    *items : int
+        Items.
+    flag : bool
+
+    Other Parameters
+    ----------------
+    b : str
+        Other.
+
+    Returns
+    -------
+    result : int
+        Not a parameter.
+    """
+    return a
+
+
+def undocumented(a: int, b: int = 0) -> None:
+    """A summary, and text with a colon: but no parameter section.
+
+    a: not a parameter section either.
+    """
+
+
+def descriptions_in(fn: Any) -> dict[str, str]:
+    """The description of each parameter in ``fn``'s schema that has one."""
+    properties = parameter_schema(fn)["properties"]
+    return {name: prop["description"] for name, prop in properties.items() if "description" in prop}
+
+
+def test_google_descriptions_under_arguments_stop_at_the_next_section() -> None:
+    assert descriptions_in(google_details) == {
+        "a": "First.",
+        "b": "Second, continued. After a blank line.",
+        "c": "Only on the next line.",
+        "options": "Settings.",
+    }
+
+
+def test_numpy_descriptions_include_other_parameters_and_stop_at_returns() -> None:
+    assert descriptions_in(numpy_details) == {"a": "First.", "items": "Items.", "flag": "", "b": "Other."}
+
+
+def test_a_docstring_without_a_parameter_section_describes_no_parameter() -> None:
+    assert descriptions_in(undocumented) == {}
+    assert parameter_descriptions("Just a summary.") == {}
+    assert parameter_descriptions("") == {}
+
+
 def test_validation_coerces_values_to_the_annotated_types() -> None:
     values = validate_parameters(google_style, {"count": "3", "point": {"x": "2"}})
     assert values["count"] == 3
@@ -255,3 +335,31 @@ def test_call_with_parameters_spreads_args_and_kwargs() -> None:
         return a, rest, k, extra
 
     assert call_with_parameters(fn, {"a": 1, "rest": [2, 3], "extra": {"z": 4}}) == (1, (2, 3), 1, {"z": 4})
+
+
+FLOW_WITH_A_DOCSTRING = '''
+from sluice import flow
+
+
+@flow
+def greet(name: str = "Marvin") -> None:
+    """Greet someone.
+
+    Args:
+        name: Who to greet.
+    """
+'''
+
+
+def test_neither_defining_a_flow_nor_the_cli_help_parses_docstrings(tmp_path: Path) -> None:
+    (tmp_path / "greeting.py").write_text(FLOW_WITH_A_DOCSTRING)
+    define = "import sys, greeting; print(sorted(sys.modules))"
+    defined = subprocess.run(
+        [sys.executable, "-c", define], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    sluice = str(Path(sys.executable).with_name("sluice"))
+    helped = subprocess.run(
+        [sys.executable, "-X", "importtime", sluice, "--help"], capture_output=True, text=True, timeout=60, check=True
+    ).stderr
+    assert "'sluice.flows'" in defined and "| typer" in helped
+    assert "docstring_parser" not in defined + helped
