@@ -260,6 +260,44 @@ def test_numpy_descriptions_include_other_parameters_and_stop_at_returns() -> No
     assert descriptions_in(numpy_details) == {"a": "First.", "items": "Items.", "flag": "", "b": "Other."}
 
 
+def rest_style(a: int, b: dict[str, int] | None = None) -> None:
+    """reST (Sphinx) style.
+
+    :param a: First.
+    :param b: Second,
+        continued.
+    :returns: Nothing.
+    """
+
+
+def google_nested_types(a: dict[str, int], b: list[int]) -> None:
+    """Google style with parentheses inside a type.
+
+    Args:
+        a (dict(str, int)): A mapping.
+        b (list[int]): A list.
+    """
+
+
+def test_rest_descriptions_come_from_param_fields() -> None:
+    assert descriptions_in(rest_style) == {"a": "First.", "b": "Second, continued."}
+
+
+def test_a_google_type_may_hold_parentheses() -> None:
+    assert descriptions_in(google_nested_types) == {"a": "A mapping.", "b": "A list."}
+
+
+def test_a_docstring_the_parser_cannot_read_describes_no_parameter() -> None:
+    def stray_colons(a: int) -> None:
+        """Greet.
+
+        : : a line the reST reader stumbles on.
+        """
+
+    assert descriptions_in(stray_colons) == {}
+    assert parameter_schema(stray_colons)["required"] == ["a"]
+
+
 def test_a_docstring_without_a_parameter_section_describes_no_parameter() -> None:
     assert descriptions_in(undocumented) == {}
     assert parameter_descriptions("Just a summary.") == {}
@@ -351,15 +389,23 @@ def greet(name: str = "Marvin") -> None:
 '''
 
 
-def test_neither_defining_a_flow_nor_the_cli_help_parses_docstrings(tmp_path: Path) -> None:
+def test_only_making_a_schema_parses_docstrings(tmp_path: Path) -> None:
+    # the library is imported on first use: defining or running a flow and the CLI's help go without it
     (tmp_path / "greeting.py").write_text(FLOW_WITH_A_DOCSTRING)
-    define = "import sys, greeting; print(sorted(sys.modules))"
-    defined = subprocess.run(
-        [sys.executable, "-c", define], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
-    ).stdout
+    script = (
+        "import sys, greeting\n"
+        "greeting.greet.validate_parameters({'name': 'Arthur'})\n"
+        "print('docstring_parser' in sys.modules)\n"
+        "greeting.greet.parameters\n"
+        "print('docstring_parser' in sys.modules)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert ran.stdout.split() == ["False", "True"]
     sluice = str(Path(sys.executable).with_name("sluice"))
     helped = subprocess.run(
         [sys.executable, "-X", "importtime", sluice, "--help"], capture_output=True, text=True, timeout=60, check=True
-    ).stderr
-    assert "'sluice.flows'" in defined and "| typer" in helped
-    assert "docstring_parser" not in defined + helped
+    )
+    assert "| typer" in helped.stderr
+    assert "docstring_parser" not in helped.stderr
