@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -186,6 +189,121 @@ def test_docstring_summary_is_the_first_paragraph_on_one_line() -> None:
     assert parameter_descriptions(None) == {}
 
 
+def google_details(a: int, b: int = 0, c: int = 0, **options: str) -> None:
+    """Google style, with the section's other spellings and layouts.
+
+    Arguments:
+        a: First.
+        b (int, optional): Second,
+            continued.
+
+            After a blank line.
+        c:
+            Only on the next line.
+        **options: Settings.
+
+    Raises:
+        ValueError: Not a parameter.
+
+    Example:
+        options: not a parameter either.
+    """
+
+
+def numpy_details(a: int, *items: int, flag: bool = False, b: str = "") -> int:
+    """NumPy style, with other parameters and a parameter without text.
+
+    Parameters
+    ----------
+    a : int
+        First.
+    *items : int
+        Items.
+    flag : bool
+
+    Other Parameters
+    ----------------
+    b : str
+        Other.
+
+    Returns
+    -------
+    result : int
+        Not a parameter.
+    """
+    return a
+
+
+def undocumented(a: int, b: int = 0) -> None:
+    """A summary, and text with a colon: but no parameter section.
+
+    a: not a parameter section either.
+    """
+
+
+def descriptions_in(fn: Any) -> dict[str, str]:
+    """The description of each parameter in ``fn``'s schema that has one."""
+    properties = parameter_schema(fn)["properties"]
+    return {name: prop["description"] for name, prop in properties.items() if "description" in prop}
+
+
+def test_google_descriptions_under_arguments_stop_at_the_next_section() -> None:
+    assert descriptions_in(google_details) == {
+        "a": "First.",
+        "b": "Second, continued. After a blank line.",
+        "c": "Only on the next line.",
+        "options": "Settings.",
+    }
+
+
+def test_numpy_descriptions_include_other_parameters_and_stop_at_returns() -> None:
+    assert descriptions_in(numpy_details) == {"a": "First.", "items": "Items.", "flag": "", "b": "Other."}
+
+
+def rest_style(a: int, b: dict[str, int] | None = None) -> None:
+    """reST (Sphinx) style.
+
+    :param a: First.
+    :param b: Second,
+        continued.
+    :returns: Nothing.
+    """
+
+
+def google_nested_types(a: dict[str, int], b: list[int]) -> None:
+    """Google style with parentheses inside a type.
+
+    Args:
+        a (dict(str, int)): A mapping.
+        b (list[int]): A list.
+    """
+
+
+def test_rest_descriptions_come_from_param_fields() -> None:
+    assert descriptions_in(rest_style) == {"a": "First.", "b": "Second, continued."}
+
+
+def test_a_google_type_may_hold_parentheses() -> None:
+    assert descriptions_in(google_nested_types) == {"a": "A mapping.", "b": "A list."}
+
+
+def test_a_docstring_the_parser_cannot_read_describes_no_parameter() -> None:
+    def stray_colons(a: int) -> None:
+        """Greet.
+
+        : : a line the reST reader stumbles on.
+        """
+
+    assert descriptions_in(stray_colons) == {}
+    assert parameter_schema(stray_colons)["required"] == ["a"]
+
+
+def test_a_docstring_without_a_parameter_section_describes_no_parameter() -> None:
+    assert descriptions_in(undocumented) == {}
+    assert parameter_descriptions("Just a summary.") == {}
+    assert parameter_descriptions("") == {}
+
+
 def test_validation_coerces_values_to_the_annotated_types() -> None:
     values = validate_parameters(google_style, {"count": "3", "point": {"x": "2"}})
     assert values["count"] == 3
@@ -255,3 +373,39 @@ def test_call_with_parameters_spreads_args_and_kwargs() -> None:
         return a, rest, k, extra
 
     assert call_with_parameters(fn, {"a": 1, "rest": [2, 3], "extra": {"z": 4}}) == (1, (2, 3), 1, {"z": 4})
+
+
+FLOW_WITH_A_DOCSTRING = '''
+from sluice import flow
+
+
+@flow
+def greet(name: str = "Marvin") -> None:
+    """Greet someone.
+
+    Args:
+        name: Who to greet.
+    """
+'''
+
+
+def test_only_making_a_schema_parses_docstrings(tmp_path: Path) -> None:
+    # the library is imported on first use: defining or running a flow and the CLI's help go without it
+    (tmp_path / "greeting.py").write_text(FLOW_WITH_A_DOCSTRING)
+    script = (
+        "import sys, greeting\n"
+        "greeting.greet.validate_parameters({'name': 'Arthur'})\n"
+        "print('docstring_parser' in sys.modules)\n"
+        "greeting.greet.parameters\n"
+        "print('docstring_parser' in sys.modules)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert ran.stdout.split() == ["False", "True"]
+    sluice = str(Path(sys.executable).with_name("sluice"))
+    helped = subprocess.run(
+        [sys.executable, "-X", "importtime", sluice, "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "| typer" in helped.stderr
+    assert "docstring_parser" not in helped.stderr

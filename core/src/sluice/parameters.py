@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -38,14 +37,6 @@ _VARIADIC = {_VAR_POSITIONAL: ("positional", "array"), _VAR_KEYWORD: ("keyword",
 
 # -- docstrings -------------------------------------------------------------------------------------
 
-_GOOGLE_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params)\s*:\s*$")
-_NUMPY_SECTION = re.compile(r"^\s*(Parameters|Other Parameters)\s*$")
-_ANY_SECTION = re.compile(
-    r"^\s*(Returns?|Yields?|Raises|Examples?|Notes?|Attributes|See Also|References|Warns?|Todo)\s*:?\s*$"
-)
-_GOOGLE_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
-_NUMPY_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(:.*)?$")
-
 
 def docstring_summary(doc: str | None) -> str | None:
     """The first paragraph of a docstring, on one line; None when there is none."""
@@ -56,65 +47,20 @@ def docstring_summary(doc: str | None) -> str | None:
 
 
 def parameter_descriptions(doc: str | None) -> dict[str, str]:
-    """Descriptions of parameters from a Google (``Args:``) or NumPy (``Parameters`` + dashes) docstring."""
-    if not doc:
+    """Descriptions of parameters from a docstring: Google (``Args:``), NumPy (``Parameters`` and
+    dashes), reST (``:param name:``) or Epydoc, whichever it is written in.
+
+    Each description is on one line; ``*items`` and ``**options`` are named without their stars.
+    """
+    if not doc or not doc.strip():
         return {}
-    lines = inspect.cleandoc(doc).splitlines()
-    descriptions: dict[str, str] = {}
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        if _GOOGLE_SECTION.match(line):
-            index = _read_google_section(lines, index + 1, descriptions)
-        elif _NUMPY_SECTION.match(line) and index + 1 < len(lines) and set(lines[index + 1].strip()) == {"-"}:
-            index = _read_numpy_section(lines, index + 2, descriptions)
-        else:
-            index += 1
-    return descriptions
+    import docstring_parser  # some 4 ms of regular expressions: only a schema needs it
 
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _read_google_section(lines: list[str], index: int, out: dict[str, str]) -> int:
-    item_indent: int | None = None
-    current: str | None = None
-    while index < len(lines):
-        line = lines[index]
-        if not line.strip():
-            index += 1
-            continue
-        indent = _indent(line)
-        if item_indent is None:
-            item_indent = indent
-        if indent < item_indent or (indent == 0 and _ANY_SECTION.match(line)):
-            break
-        match = _GOOGLE_ITEM.match(line.strip()) if indent == item_indent else None
-        if match:
-            current = match.group(1).lstrip("*")
-            out[current] = match.group(3).strip()
-        elif current is not None:
-            out[current] = f"{out[current]} {line.strip()}".strip()
-        index += 1
-    return index
-
-
-def _read_numpy_section(lines: list[str], index: int, out: dict[str, str]) -> int:
-    current: str | None = None
-    while index < len(lines):
-        line = lines[index]
-        if line.strip() and _indent(line) == 0:
-            if index + 1 < len(lines) and set(lines[index + 1].strip()) == {"-"}:
-                break  # the next section
-            match = _NUMPY_ITEM.match(line.strip())
-            if match:
-                current = match.group(1).lstrip("*")
-                out[current] = ""
-        elif line.strip() and current is not None:
-            out[current] = f"{out[current]} {line.strip()}".strip()
-        index += 1
-    return index
+    try:
+        parsed = docstring_parser.parse(doc)
+    except Exception:  # its parsers can fail on odd text (an IndexError on ': :'): a docstring never stops a build
+        return {}
+    return {param.arg_name.lstrip("*"): " ".join((param.description or "").split()) for param in parsed.params}
 
 
 # -- the model of a signature -----------------------------------------------------------------------
@@ -143,7 +89,6 @@ def signature_model(fn: Callable[..., Any]) -> type[BaseModel]:
     """
     signature = inspect.signature(fn)
     hints = _annotations(fn)
-    descriptions = parameter_descriptions(fn.__doc__)
     fields: dict[str, Any] = {}
     for position, (name, parameter) in enumerate(signature.parameters.items()):
         annotation = hints.get(name, Any)
@@ -161,7 +106,6 @@ def signature_model(fn: Callable[..., Any]) -> type[BaseModel]:
                 default=default,
                 alias=name if field_name != name else None,
                 title=name,
-                description=descriptions.get(name),
                 json_schema_extra=extra,
                 validate_default=False,
             ),
@@ -172,8 +116,8 @@ def signature_model(fn: Callable[..., Any]) -> type[BaseModel]:
 def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     """The JSON schema of ``fn``'s parameters, in the layout Prefect 2 stores on a deployment.
 
-    Types come from annotations, defaults from the signature, descriptions from the docstring's
-    ``Args:``/``Parameters`` section; pydantic models go to ``definitions`` and are referenced as
+    Types come from annotations, defaults from the signature, descriptions from the docstring
+    (``parameter_descriptions``); pydantic models go to ``definitions`` and are referenced as
     ``#/definitions/Model``. ``**options`` (any name) is an object and ``*items`` an array, named
     after the parameter and marked with ``VARIADIC_KEY``. A default that cannot be put in JSON is left
     out of the schema (the flow still uses it).
@@ -184,10 +128,14 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         raw = model.model_json_schema(ref_template="#/definitions/{model}", by_alias=True)
     signature = inspect.signature(fn)
+    # descriptions join here rather than the model, so running a flow never parses its docstring
+    descriptions = parameter_descriptions(fn.__doc__)
     properties: dict[str, Any] = {}
     for name, prop in raw.get("properties", {}).items():
         parameter = signature.parameters.get(name)
         prop = dict(prop)
+        if name in descriptions:
+            prop["description"] = descriptions[name]
         if parameter is not None and parameter.kind in _VARIADIC:
             kind, json_type = _VARIADIC[parameter.kind]
             described = {"description": prop["description"]} if prop.get("description") else {}

@@ -17,7 +17,7 @@ from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureRes
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice.infrastructure import default_engine_image
 from sluice_kubernetes.cluster import KubernetesClusterConfig, api_client
-from sluice_kubernetes.jsonpatch import JsonPatchError, apply_patch, validate_patch
+from sluice_kubernetes.customizations import CustomizationError, apply_customizations, check_customizations
 from sluice_kubernetes.manifest import CONTAINER_NAME, default_job_manifest, engine_container, fill_manifest
 from sluice_kubernetes.watching import container_exit_code, follow_log, waiting_reason, watch_job_pod
 
@@ -76,8 +76,8 @@ class KubernetesJob(InfrastructureBlock):
             except ValueError as exc:
                 raise ValueError(f"customizations is not valid JSON: {exc}") from None
         try:
-            return validate_patch(value)
-        except JsonPatchError as exc:
+            return check_customizations(value)
+        except CustomizationError as exc:
             raise ValueError(f"invalid JSON Patch: {exc}") from None
 
     @field_validator("job")
@@ -109,8 +109,8 @@ class KubernetesJob(InfrastructureBlock):
             finished_job_ttl=self.finished_job_ttl,
         )
         try:
-            manifest = apply_patch(manifest, self.customizations)
-        except JsonPatchError as exc:
+            manifest = apply_customizations(manifest, self.customizations)
+        except CustomizationError as exc:
             raise ConfigurationError(f"kubernetes-job customizations: {exc}") from None
         if not isinstance(manifest, dict) or manifest.get("kind") != "Job":
             raise ConfigurationError("kubernetes-job customizations: the result is no longer a Job manifest")
