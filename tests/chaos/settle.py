@@ -55,8 +55,12 @@ class Settlement:
             return all(self._state(run_id) in FINAL for run_id in self.expected)
 
         wait_until(ended, f"{len(self.expected)} runs to reach a final state", timeout=timeout, interval=0.25)
+
+        def exited() -> bool:
+            return not any(self.ledger.live_pids(run_id) for run_id in self.expected)
+
         try:  # an engine exits just after its final state is recorded
-            wait_until(lambda: not self.ledger.live_pids(), "the flows' processes to exit", timeout=timeout)
+            wait_until(exited, "the flows' processes to exit", timeout=timeout)
         except AssertionError:
             pass  # reported by ``stuck``
 
@@ -88,7 +92,7 @@ class Settlement:
         return problems
 
     def duplicated(self) -> list[str]:
-        """Runs executed more (or fewer) times than expected, with a history that says so, or a log line stored twice."""
+        """Runs executed more (or fewer) times than expected or with a history that says so; log lines stored twice."""
         problems = []
         starts = self.ledger.starts()
         for run_id, expected in self.expected.items():

@@ -87,9 +87,9 @@ class Ledger:
         """The processes noted (engines and helper children), of ``run_id`` when given."""
         return {e.pid for e in self.events() if run_id is None or e.run_id == str(run_id)}
 
-    def live_pids(self) -> set[int]:
-        """The noted processes still alive."""
-        return {pid for pid in self.pids() if pid_alive(pid)}
+    def live_pids(self, run_id: Any = None) -> set[int]:
+        """The noted processes still alive (of ``run_id``, when given)."""
+        return {pid for pid in self.pids(run_id) if pid_alive(pid)}
 
 
 class ChaosSite:

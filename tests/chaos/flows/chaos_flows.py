@@ -43,8 +43,8 @@ def wait_for(path: str, timeout: float) -> bool:
 def chaos_step(
     ledger: str, lines: int = 3, release: str = "", child: bool = False, cleanup: str = "", timeout: float = 120.0
 ) -> str:
-    """Note ``start``, log ``lines`` numbered lines (``line 0 (pid 42)``…, shipped at once), then, with ``release``, wait for that
-    file before logging as many again; note ``end``.
+    """Note ``start``, log ``lines`` numbered lines (``line 0 (pid 42)``…, shipped at once), then, with
+    ``release``, wait for that file before logging as many again; note ``end``.
 
     ``child`` starts a helper process that would outlive the flow if nothing stopped it (its pid is noted).
     ``cleanup``: when the flow is stopped from outside, it cleans up until that file exists (noting
