@@ -13,6 +13,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -103,7 +104,7 @@ def test_a_scheduler_killed_while_it_inserts_creates_every_scheduled_time_exactl
         assert set(times) == deployment_ids
         for deployment_id, starts in times.items():
             assert len(starts) == RUNS_EACH, f"deployment {deployment_id} has {len(starts)} runs"
-            steps = {later - earlier for earlier, later in zip(starts, starts[1:], strict=False)}
+            steps = {later - earlier for earlier, later in pairwise(starts)}
             assert steps == {INTERVAL}, f"deployment {deployment_id}: duplicated or missing times ({steps})"
         history = "SELECT count(*) FROM flow_run_state"
         assert count(database, history) == total, "each run has exactly one history entry"
