@@ -96,12 +96,14 @@ class ChaosSite:
     """The processes, deployments and ledger of one chaos test, under ``folder``.
 
     :param env: the environment every process starts from (``SLUICE_*`` of the caller's left out).
+    :param settings: ``SLUICE_*`` settings of every process, over ``CHAOS_SETTINGS``.
     """
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, env: dict[str, str], settings: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.env = {key: value for key, value in env.items() if not key.startswith("SLUICE_")}
         self.env.update(CHAOS_SETTINGS, SLUICE_HOME=str(folder / "server-home"))
+        self.env.update(settings or {})
         self.ledger = Ledger(folder / "ledger")
         self.flows = folder / "flows"
         shutil.copytree(FLOWS, self.flows, ignore=shutil.ignore_patterns("__pycache__"))
@@ -115,10 +117,13 @@ class ChaosSite:
         self.processes.append(process)
         return process.start()
 
-    def agent(self, server: ServerProcess, queue: str, name: str = "agent", **settings: str) -> SluiceProcess:
-        """A started agent polling ``queue`` on ``server``, with a home of its own (as on its own host)."""
+    def agent(
+        self, server: ServerProcess, queue: str, name: str = "agent", extra: tuple[str, ...] = (), **settings: str
+    ) -> SluiceProcess:
+        """A started agent polling ``queue`` on ``server``, with a home of its own (as on its own host);
+        ``extra`` options for ``sluice agent start``."""
         env = {**self.env, "SLUICE_HOME": str(self.folder / f"{name}-home"), "SLUICE_API_URL": server.api_url}
-        process = agent_process({**env, **settings}, self.folder / f"{name}.log", queue)
+        process = agent_process({**env, **settings}, self.folder / f"{name}.log", queue, extra=extra)
         self.processes.append(process)
         return process.start()
 
