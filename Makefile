@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint bench services azurite run clean
+.PHONY: install test lint bench soak services azurite run clean
 
 # Create .venv with uv (installing uv with pip when missing) and install the workspace with every plugin.
 install: $(VENV)/.installed
@@ -38,6 +38,11 @@ run: install
 # Benchmarks: each prints its figures one per line.
 bench: install
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# The soak (several minutes): 2 replicas on a private PostgreSQL, 4 agents, 2,000 runs, faults on a timer;
+# prints runs lost / duplicated / stuck (all 0, or it fails). SOAK_RUNS and SOAK_FAULT_SECONDS resize it.
+soak: install
+	$(BIN)/python bench/soak.py
 
 # System packages the real-server tests need (run as root; CI calls it).
 SERVICE_PACKAGES := podman runc busybox-static chromium samba git

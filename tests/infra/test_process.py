@@ -15,6 +15,7 @@ import pytest
 from sluice.blocks import InfrastructureResult
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
 from sluice_process.process import Process, process_group_alive
+from tests.e2e.processes import pid_alive
 
 
 def python(code: str) -> list[str]:
@@ -250,3 +251,19 @@ def test_the_process_has_a_lifeline_that_closes_when_the_process_that_started_it
         starter.kill()
         starter.wait()
     wait_for(marker.exists, what="the child to see its lifeline close")
+
+
+def test_a_process_that_ends_while_a_child_holds_its_output_ends_the_run_and_its_child_is_stopped(
+    tmp_path: Path,
+) -> None:
+    # An engine killed by `kill -9`, or a flow that left a subprocess behind: the child keeps the output
+    # pipe open, and must neither keep the run from ending nor outlive it.
+    pid_file = tmp_path / "child.pid"
+    code = (
+        "import subprocess, sys; child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))"
+    )
+    result = BackgroundRun(Process(name="leaver", command=python(code))).join()
+    assert result.status_code == 0
+    child = int(pid_file.read_text())
+    wait_for(lambda: not pid_alive(child), what="the child left behind to be stopped")

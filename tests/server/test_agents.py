@@ -42,6 +42,16 @@ def test_a_heartbeat_moves_last_heartbeat_and_lists_the_agents_cancelling_runs(c
     assert answer.agent.last_heartbeat >= agent.last_heartbeat
 
 
+def test_a_heartbeat_lists_the_runs_the_agent_claimed_and_has_not_started(client: Any, deployment: Any) -> None:
+    agent = client.register_agent("agent-1", ["etl-queue"])
+    run = client.create_flow_run_from_deployment(deployment.id)
+    assert client.agent_heartbeat(agent.id).pending_flow_run_ids == []
+    client.claim_flow_runs(["etl-queue"], agent.id)  # as if its answer were lost on the way
+    assert client.agent_heartbeat(agent.id).pending_flow_run_ids == [run.id]
+    client.set_flow_run_state(run.id, "RUNNING")
+    assert client.agent_heartbeat(agent.id).pending_flow_run_ids == []
+
+
 def test_a_heartbeat_of_an_unknown_agent_is_a_404_asking_to_register(client: Any) -> None:
     with pytest.raises(ObjectNotFound, match="register it again"):
         client.agent_heartbeat(uuid.uuid4())

@@ -9,7 +9,9 @@
   run CRASHED with the exit code — through the agent's outbox (``sluice.agent_outbox``), which keeps
   what the API cannot take now on disk and delivers it, with backoff, once it answers;
 - a heartbeat thread tells the server the agent is alive and learns which of its runs are being
-  cancelled (CANCELLING): their infrastructure is killed and the run set CANCELLED.
+  cancelled (CANCELLING): their infrastructure is killed and the run set CANCELLED; and which runs it
+  claimed (PENDING): one it never heard of at two heartbeats in a row — the claim's answer was lost on
+  its way — is started then.
 
 ``stop()`` (SIGTERM, Ctrl-C) stops claiming and lets running runs finish for ``grace_seconds``;
 runs still going then are killed and handed back (SCHEDULED again) for another agent.
@@ -94,6 +96,9 @@ class Agent:
         self._workers: list[threading.Thread] = []
         self._client: Any = None
         self._outbox: Any = None
+        self._adopting = False
+        # Runs the server said this agent claimed, unknown to it at the last heartbeat.
+        self._unheard: set[UUID] = set()
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -116,6 +121,7 @@ class Agent:
                 self._submit_all(self._claim(wait_seconds=0.0))
                 self._join_workers(None)
             else:
+                self._adopting = True
                 threading.Thread(target=self._claim_loop, name="sluice-agent-claim", daemon=True).start()
                 while not self._stopping.wait(0.2):
                     pass
@@ -239,6 +245,8 @@ class Agent:
         for run in runs:
             active = ActiveRun(run)
             with self._lock:
+                if run.id in self._active:
+                    continue  # adopted meanwhile (its claim's answer came late)
                 self._active[run.id] = active
             worker = threading.Thread(target=self._execute, args=(active,), name=f"sluice-run-{run.name}", daemon=True)
             self._workers.append(worker)
@@ -403,6 +411,35 @@ class Agent:
             self._outbox.wake()  # the API answers again: what waits need not wait for its backoff
             for flow_run_id in answer.cancelling_flow_run_ids:
                 self._cancel(flow_run_id)
+            self._adopt_unheard(answer.pending_flow_run_ids)
+
+    def _adopt_unheard(self, pending: list[UUID]) -> None:
+        """Start the runs the server says this agent claimed but that it never heard of.
+
+        Their claim's answer was lost on its way (a broken connection, a replica that died after its
+        commit): nothing else would start them, since crash detection leaves a live agent's runs alone.
+        Only a run unknown at two heartbeats in a row is adopted, so that one whose claim's answer is
+        still on its way is not started twice.
+        """
+        if not self._adopting or self._stopping.is_set():
+            return
+        with self._lock:
+            unknown = {flow_run_id for flow_run_id in pending if flow_run_id not in self._active}
+        adopt, self._unheard = unknown & self._unheard, unknown
+        for flow_run_id in sorted(adopt, key=str):
+            try:
+                run = self._client.read_flow_run(flow_run_id)
+            except SluiceError as exc:
+                logger.warning("cannot read flow run %s this agent claimed: %s", flow_run_id, exc)
+                continue
+            if run.state is None or run.state.type.value != "PENDING" or run.agent_id != self.id:
+                continue  # it moved on meanwhile
+            logger.warning(
+                "Flow run %s was claimed by this agent, but the claim's answer never reached it; starting it now",
+                run.name,
+            )
+            self._unheard.discard(flow_run_id)
+            self._submit_all([run])
 
     def _cancel(self, flow_run_id: UUID) -> None:
         with self._lock:

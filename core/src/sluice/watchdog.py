@@ -13,7 +13,9 @@ it. ``python -m sluice.engine`` starts a ``Watchdog`` that stops the flow when:
 Stopping is what cancelling does, from the inside: SIGTERM to the flow's processes (the engine's
 process group when it leads one, else its children) and to the engine, whose handler raises
 ``FlowRunStopped`` in the flow (its ``finally`` blocks run, its logs are shipped); whatever is left
-after ``KILL_GRACE_SECONDS`` gets SIGKILL — the engine too, if the flow would not stop.
+after ``KILL_GRACE_SECONDS`` gets SIGKILL — the engine too, if the flow would not stop. The run's end
+(CRASHED, CANCELLED) is reported only once the flow has stopped, so a run never looks retryable while
+its flow still works; an engine that had to be killed reports nothing (its agent or crash detection does).
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ class Watchdog:
         self._unwound.set()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
-        """Wait until the flow's other processes are gone (or were killed); False on timeout."""
+        """Wait until the flow's other processes are gone (or were killed) and the run's end is reported
+        (sent, or spooled); False on timeout. Call it after ``unwound``."""
         return self._stopped.wait(timeout)
 
     # -- what triggers a stop -------------------------------------------------------------------
@@ -166,8 +169,6 @@ class Watchdog:
                 return
             self.reason = reason
         say(f"stopping flow run {self.flow_run_id}: {reason}")
-        if report is not None and not self.reporter.is_ending(self.flow_run_id):
-            self._report(*report)
         deadline = time.monotonic() + self.grace_seconds
         leader = os.getpgrp() == os.getpid()
         if not Path("/proc").is_dir() and leader:  # no way to list the group: signal all of it, the engine too
@@ -180,12 +181,16 @@ class Watchdog:
             time.sleep(0.05)
         for pid in _other_processes(leader):
             _signal(pid, signal.SIGKILL)
-        self._stopped.set()
         if not self._unwound.wait(max(0.0, deadline - time.monotonic())):
             say(f"the flow did not stop within {self.grace_seconds:g}s: killing its processes and the engine")
             if leader:
                 os.killpg(os.getpgrp(), signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
+        # Only now, with the flow's processes gone: a run that looks ended may be retried at once, and
+        # the retry must not run beside what is left of this execution (its clean-up, its children).
+        if report is not None and not self.reporter.is_ending(self.flow_run_id):
+            self._report(*report)
+        self._stopped.set()
 
     def _report(self, state_type: str, message: str) -> None:
         from sluice.client import get_client

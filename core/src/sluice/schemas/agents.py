@@ -48,11 +48,13 @@ class Agent(ObjectModel):
 
 
 class AgentHeartbeat(ResponseModel):
-    """The answer to ``POST /api/agents/{id}/heartbeat``: the agent, and its runs being cancelled
-    (CANCELLING), which it should stop."""
+    """The answer to ``POST /api/agents/{id}/heartbeat``: the agent, its runs being cancelled
+    (CANCELLING), which it should stop, and its claimed runs not started yet (PENDING), so that it can
+    start those whose claim's answer never reached it."""
 
     agent: Agent
     cancelling_flow_run_ids: list[UUID] = Field(default_factory=list)
+    pending_flow_run_ids: list[UUID] = Field(default_factory=list)
 
 
 class AgentFilter(Page):

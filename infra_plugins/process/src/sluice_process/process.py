@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import ClassVar
 
 from sluice.blocks import InfrastructureBlock, InfrastructureResult, looks_secret
 from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
-from sluice.infrastructure import LIFELINE_FD_VARIABLE
+from sluice.infrastructure import KILL_GRACE_SECONDS, LIFELINE_FD_VARIABLE
 
-#: Environment variables whose values ``preview()`` masks.
 _POLL_SECONDS = 0.05
+#: Seconds the output of an ended process is still read, once its process group is gone.
+_OUTPUT_DRAIN_SECONDS = 5.0
 
 
 class Process(InfrastructureBlock):
@@ -49,7 +51,9 @@ class Process(InfrastructureBlock):
         """Start the process, stream its output, wait for it and return its exit code.
 
         The identifier is ``hostname:pid``. A process killed by a signal reports ``-signal``, as
-        ``subprocess`` does.
+        ``subprocess`` does. When it ends, whatever it left running in its process group is stopped
+        (SIGTERM, SIGKILL after ``KILL_GRACE_SECONDS``), as a container's processes end with it: the
+        run ends when the process does, even if a child still holds its output.
         """
         command = self.command or self.default_command()
         working_dir, temporary = self._working_dir()
@@ -59,12 +63,14 @@ class Process(InfrastructureBlock):
             os.close(lifeline)
             lifeline = -1
             identifier = f"{socket.gethostname()}:{process.pid}"
+            streaming = self._stream(process)
             if on_started is not None:
                 on_started(identifier)
-            if process.stdout is not None:
-                for line in process.stdout:
-                    self.write_output(line)
             status_code = process.wait()
+            _stop_group(process.pid, KILL_GRACE_SECONDS)
+            if streaming is not None:
+                # The group is gone, so the pipe closes — unless a process left the group (setsid) with it.
+                streaming.join(_OUTPUT_DRAIN_SECONDS)
         finally:
             for descriptor in (lifeline, held):
                 if descriptor >= 0:
@@ -72,6 +78,25 @@ class Process(InfrastructureBlock):
             if temporary:
                 shutil.rmtree(working_dir, ignore_errors=True)
         return InfrastructureResult(identifier=identifier, status_code=status_code)
+
+    def _stream(self, process: subprocess.Popen[str]) -> threading.Thread | None:
+        """Copy the process's output to ``write_output`` in a thread of its own (None without output).
+
+        Not in the caller's thread: the run must end when the process does, not when every process
+        that inherited its output has closed it.
+        """
+        output = process.stdout
+        if output is None:
+            return None
+
+        def copy() -> None:
+            with output:
+                for line in output:
+                    self.write_output(line)
+
+        thread = threading.Thread(target=copy, name=f"sluice-output-{process.pid}", daemon=True)
+        thread.start()
+        return thread
 
     def _working_dir(self) -> tuple[Path, bool]:
         if self.working_dir is None:
@@ -129,19 +154,8 @@ class Process(InfrastructureBlock):
                 f"process {pid} was started on host {host!r}, but this is {here!r}: "
                 f"only an agent on {host!r} can kill it"
             )
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            raise InfrastructureNotFound(f"process {identifier} is not running (it may have finished)") from None
-        deadline = time.monotonic() + grace_seconds
-        while process_group_alive(pid):
-            if time.monotonic() >= deadline:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                return
-            time.sleep(_POLL_SECONDS)
+        if not _stop_group(pid, grace_seconds):
+            raise InfrastructureNotFound(f"process {identifier} is not running (it may have finished)")
 
     # -- preview ---------------------------------------------------------------------------------
 
@@ -166,6 +180,25 @@ def _parse_identifier(identifier: str) -> tuple[str, int]:
     if not host or not pid.isdigit():
         raise ConfigurationError(f"invalid process identifier {identifier!r}: expected 'hostname:pid'")
     return host, int(pid)
+
+
+def _stop_group(pgid: int, grace_seconds: float) -> bool:
+    """SIGTERM the process group ``pgid``, then SIGKILL what is left after ``grace_seconds``; returns
+    False when no process of the group was running."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + grace_seconds
+    while process_group_alive(pgid):
+        if time.monotonic() >= deadline:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            break
+        time.sleep(_POLL_SECONDS)
+    return True
 
 
 def process_group_alive(pgid: int) -> bool:

@@ -36,10 +36,14 @@ def register_agent(body: AgentCreate, session: SessionDep) -> Agent:
     return Agent.model_validate(agent)
 
 
+#: The most PENDING runs one heartbeat answer lists (an agent holds at most its limit of them).
+MAX_PENDING_LISTED = 1000
+
+
 @router.post("/{agent_id}/heartbeat", response_model=AgentHeartbeat)
 def heartbeat(agent_id: UUID, session: SessionDep) -> AgentHeartbeat:
-    """Record that the agent is alive; the answer lists its runs being cancelled. An unknown agent
-    is a 404: register again with the same id."""
+    """Record that the agent is alive; the answer lists its runs being cancelled and its claimed runs
+    not started yet. An unknown agent is a 404: register again with the same id."""
     now = utcnow()
     updated = session.execute(
         update(AgentTable).where(AgentTable.id == agent_id).values(last_heartbeat=now, updated=now)
@@ -51,7 +55,16 @@ def heartbeat(agent_id: UUID, session: SessionDep) -> AgentHeartbeat:
     cancelling = session.scalars(
         select(FlowRunTable.id).where(FlowRunTable.agent_id == agent_id, FlowRunTable.state_type == "CANCELLING")
     )
-    return AgentHeartbeat(agent=Agent.model_validate(agent), cancelling_flow_run_ids=list(cancelling))
+    pending = session.scalars(
+        select(FlowRunTable.id)
+        .where(FlowRunTable.agent_id == agent_id, FlowRunTable.state_type == "PENDING")
+        .limit(MAX_PENDING_LISTED)
+    )
+    return AgentHeartbeat(
+        agent=Agent.model_validate(agent),
+        cancelling_flow_run_ids=list(cancelling),
+        pending_flow_run_ids=list(pending),
+    )
 
 
 @router.get("/{agent_id}", response_model=Agent)
