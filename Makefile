@@ -45,7 +45,7 @@ soak: install
 	$(BIN)/python bench/soak.py
 
 # System packages the real-server tests need (run as root; CI calls it).
-SERVICE_PACKAGES := podman runc busybox-static chromium samba git
+SERVICE_PACKAGES := podman runc busybox-static chromium samba git postgresql-15
 services:
 	@if [ -n "$(strip $(SERVICE_PACKAGES))" ]; then \
 		missing=$$(for p in $(SERVICE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
