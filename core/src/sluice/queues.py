@@ -361,7 +361,7 @@ class QueueBackend(ABC):
     threads. Subclasses implement ``claim_runs``. The rest works as given: the backend subscribes to
     the store's change feed (``on_changes``; with ``hears_other_processes``, other processes' and
     replicas' changes too) and wakes ``work_signal`` whenever there may be new work, and
-    ``wait_for_work`` waits for that signal.
+    ``wait_for_work`` waits for that signal or for the next known run to come due.
     """
 
     slug: ClassVar[str]
@@ -403,10 +403,36 @@ class QueueBackend(ABC):
 
     async def wait_for_work(self, request: ClaimRequest, timeout: float, since: int | None = None) -> None:
         """Return as soon as there may be work for the request's queues — ``work_version()`` moved
-        past ``since`` — or after ``timeout`` seconds. Override it to also wake when a known run
-        comes due (the ``sql`` backend does)."""
+        past ``since``, or the next known run of the queues comes due (``next_due_time``) — or after
+        ``timeout`` seconds.
+
+        A backend that can tell whether a claim would take a run right now should check that first
+        and return at once: a run that came due between the caller's claim and this wait is
+        announced by no change (the ``sql`` backend does).
+        """
         if timeout <= 0:
             return
+        import asyncio
+        from datetime import UTC, datetime, timedelta
+
+        due = await asyncio.to_thread(self.next_due_time, request)
+        if due is not None:
+            wake_in = (due - timedelta(seconds=request.prefetch_seconds) - datetime.now(UTC)).total_seconds()
+            timeout = min(timeout, max(0.0, wake_in) + 0.005)
+        await self.wait_for_signal(timeout, since)
+
+    def next_due_time(self, request: ClaimRequest) -> datetime | None:
+        """When the next claimable run of the request's queues not yet due (by now + prefetch) comes
+        due, or None; read from the store (blocking)."""
+        from datetime import UTC, timedelta
+
+        horizon = datetime.now(UTC) + timedelta(seconds=max(0.0, request.prefetch_seconds))
+        with self.store.snapshot() as reads:
+            return reads.next_due_time(reads.queues(request), after=horizon)
+
+    async def wait_for_signal(self, timeout: float, since: int | None = None) -> None:
+        """Wait until ``work_signal`` moves past ``since`` or ``timeout`` seconds pass, hearing other
+        processes' changes meanwhile when ``hears_other_processes``."""
         if self.hears_other_processes:
             with self.store.hearing_other_processes():
                 await self.work_signal.wait(timeout, since)

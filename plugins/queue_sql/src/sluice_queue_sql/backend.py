@@ -108,7 +108,7 @@ class SqlQueueBackend(QueueBackend):
         if due is not None:
             wake_in = (due - timedelta(seconds=request.prefetch_seconds) - _now()).total_seconds()
             timeout = min(timeout, max(0.0, wake_in) + 0.005)
-        await super().wait_for_work(request, timeout, since)
+        await self.wait_for_signal(timeout, since)
 
     def _look_ahead(self, request: ClaimRequest) -> tuple[bool, datetime | None]:
         """Whether a claim would take a run now, else when the next run not yet due comes due.
