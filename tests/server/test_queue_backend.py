@@ -74,3 +74,20 @@ def test_the_backend_is_made_with_the_databases_queue_store(sluice_plugin_manage
     assert isinstance(app.state.queue_store, DatabaseQueueStore)
     assert app.state.queue_backend.store is app.state.queue_store
     assert app.state.queue_store.database is app.state.database
+
+
+@pytest.mark.parametrize("package", ["queue_sql/src/sluice_queue_sql", "queue_redis/src/sluice_queue_redis"])
+def test_the_first_party_queue_backends_import_only_the_public_interface(package: str) -> None:
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "plugins" / package
+    imported: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    from_sluice = {name for name in imported if name == "sluice" or name.startswith("sluice.")}
+    assert from_sluice <= {"sluice.queues", "sluice.hookspecs"}, from_sluice

@@ -184,6 +184,11 @@ class QueueReads(Protocol):
         first; by default not those of deployments at their concurrency limit."""
         ...
 
+    def has_due_runs(self, queues: Sequence[WorkQueue], horizon: datetime) -> bool:
+        """Whether any claimable run of the unpaused ``queues`` is expected to start by ``horizon``,
+        limits aside: a cheap look before taking a claim's locks."""
+        ...
+
     def claimable_runs(
         self, queues: Sequence[WorkQueue], after: UUID | None = None, limit: int = 1000
     ) -> list[QueuedRun]:

@@ -2,9 +2,8 @@
 
 Everything takes a session whose transaction the store owns; ``lock`` asks for the row locks a
 claim holds on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already keeps every other writer out).
-Runs are read as plain rows (``SimpleNamespace``, not ORM objects) together with their deployment's
-tags and ``max_lateness``, through an alias of the deployment table so that no subquery about
-deployments is correlated with the run's own deployment by accident.
+Runs are read as plain rows (``SimpleNamespace``, not ORM objects), then their deployments' tags and
+``max_lateness`` in a second query.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, Fl
 from sluice.server.orchestration import apply_state
 
 _RUNS = FlowRunTable.__table__
-_RUN_DEPLOYMENT = DeploymentTable.__table__.alias("run_deployment")
 _PENDING = StateCreate(type=StateType.PENDING)
 SCHEDULED = StateType.SCHEDULED.value
 
@@ -128,12 +126,9 @@ def record_polled_by_name(session: Session, names: Sequence[str], now: datetime,
 
 
 def _run_query() -> Select[Any]:
-    """Flow-run rows with their deployment's tags and ``max_lateness``."""
-    return select(
-        *_RUNS.c,
-        _RUN_DEPLOYMENT.c.tags.label("deployment_tags"),
-        _RUN_DEPLOYMENT.c.max_lateness.label("deployment_max_lateness"),
-    ).select_from(_RUNS.outerjoin(_RUN_DEPLOYMENT, _RUNS.c.deployment_id == _RUN_DEPLOYMENT.c.id))
+    """Flow-run rows (their deployments' tags and ``max_lateness`` are read after, for the few rows
+    returned: joined in, they would be read for every candidate the sort goes through)."""
+    return select(_RUNS)
 
 
 def _claimable() -> ColumnElement[bool]:
@@ -159,16 +154,25 @@ def _read(
     session: Session, query: Select[Any], queues: Sequence[WorkQueue], rows: dict[UUID, Any] | None = None
 ) -> list[QueuedRun]:
     """Run ``query`` (from ``_run_query``); the runs, with their plain rows kept in ``rows``."""
-    found = []
-    for record in session.connection().execute(query):
-        values = dict(record._mapping)
-        tags = values.pop("deployment_tags")
-        max_lateness = values.pop("deployment_max_lateness")
-        row = SimpleNamespace(**values)
+    found = [SimpleNamespace(**record._mapping) for record in session.connection().execute(query)]
+    facts = _deployment_facts(session, {row.deployment_id for row in found if row.deployment_id is not None})
+    runs = []
+    for row in found:
         if rows is not None:
             rows[row.id] = row
-        found.append(queued_run(row, tags, max_lateness, queues))
-    return found
+        tags, max_lateness = facts.get(row.deployment_id, ((), None))
+        runs.append(queued_run(row, tags, max_lateness, queues))
+    return runs
+
+
+def _deployment_facts(session: Session, deployment_ids: set[UUID]) -> dict[UUID, tuple[Any, int | None]]:
+    """The tags and ``max_lateness`` of each deployment."""
+    if not deployment_ids:
+        return {}
+    query = select(DeploymentTable.id, DeploymentTable.tags, DeploymentTable.max_lateness).where(
+        DeploymentTable.id.in_(sorted(deployment_ids))
+    )
+    return {row.id: (row.tags or (), row.max_lateness) for row in session.execute(query)}
 
 
 def queued_run(row: Any, deployment_tags: Any, max_lateness: int | None, queues: Sequence[WorkQueue]) -> QueuedRun:
@@ -207,8 +211,18 @@ def due_runs(
         conditions.append(_deployment_not_full())
     query = _run_query().where(*conditions).order_by(_RUNS.c.expected_start_time, _RUNS.c.id).limit(limit)
     if lock:
-        query = query.with_for_update(skip_locked=True, key_share=True, of=_RUNS)
+        query = query.with_for_update(skip_locked=True, key_share=True)
     return _read(session, query, queues, rows)
+
+
+def has_due_runs(session: Session, queues: Sequence[WorkQueue], horizon: datetime) -> bool:
+    """Whether any claimable run of the unpaused ``queues`` is due by ``horizon`` (the first match
+    answers: no sort, no lock)."""
+    queues = [queue for queue in queues if not queue.is_paused]
+    if not queues:
+        return False
+    conditions = (_claimable(), FlowRunTable.expected_start_time <= horizon, runs_of_queues(session, queues))
+    return session.execute(select(_RUNS.c.id).where(*conditions).limit(1)).first() is not None
 
 
 def runs_page(
@@ -240,7 +254,7 @@ def read_runs(
     for offset in range(0, len(ids), 500):
         query = _run_query().where(_RUNS.c.id.in_(ids[offset : offset + 500])).order_by(_RUNS.c.id)
         if lock:
-            query = query.with_for_update(key_share=True, of=_RUNS)
+            query = query.with_for_update(key_share=True)
         found.update({run.id: run for run in _read(session, query, queues, rows)})
     return found
 

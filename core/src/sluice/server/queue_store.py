@@ -64,6 +64,10 @@ class _Reads:
         """See ``QueueReads.due_runs``."""
         return _queries().due_runs(self.session, queues, horizon, limit, skip_full_deployments, self.lock, self.rows)
 
+    def has_due_runs(self, queues: Sequence[WorkQueue], horizon: datetime) -> bool:
+        """See ``QueueReads.has_due_runs``."""
+        return _queries().has_due_runs(self.session, queues, horizon)
+
     def claimable_runs(
         self, queues: Sequence[WorkQueue], after: UUID | None = None, limit: int = 1000
     ) -> list[QueuedRun]:

@@ -82,7 +82,7 @@ class SqlQueueBackend(QueueBackend):
         ``last_polled`` on the queues every few seconds."""
         with self.store.snapshot() as reads:
             queues = reads.queues(request)
-            if reads.due_runs(queues, horizon, 1, skip_full_deployments=False):
+            if reads.has_due_runs(queues, horizon):
                 return True
         stale = [
             queue.name for queue in queues if queue.last_polled is None or queue.last_polled < _now() - POLLED_EVERY
@@ -120,7 +120,7 @@ class SqlQueueBackend(QueueBackend):
         with self.store.snapshot() as reads:
             queues = reads.queues(request)
             # The claim's full steps only when a due run exists at all: an idle wait costs three reads.
-            if request.limit > 0 and reads.due_runs(queues, horizon, 1, skip_full_deployments=False):
+            if request.limit > 0 and reads.has_due_runs(queues, horizon):
                 now = _now()
                 if any(not run.too_late(now) for run in admissible(reads, request, queues, horizon)):
                     return True, None
