@@ -125,10 +125,27 @@ def record_polled_by_name(session: Session, names: Sequence[str], now: datetime,
 # -- runs ----------------------------------------------------------------------------------------
 
 
-def _run_query() -> Select[Any]:
-    """Flow-run rows (their deployments' tags and ``max_lateness`` are read after, for the few rows
-    returned: joined in, they would be read for every candidate the sort goes through)."""
-    return select(_RUNS)
+#: The columns a ``QueuedRun`` is made of: what reads that return no rows for answers select.
+_BRIEF = [
+    _RUNS.c[name]
+    for name in (
+        "id",
+        "state_type",
+        "state_name",
+        "state_timestamp",
+        "work_queue_name",
+        "deployment_id",
+        "expected_start_time",
+        "next_scheduled_start_time",
+    )
+]
+
+
+def _run_query(brief: bool = False) -> Select[Any]:
+    """Flow-run rows, whole or (``brief``) only the columns of a ``QueuedRun`` (their deployments' tags
+    and ``max_lateness`` are read after, for the rows returned: joined in, they would be read for
+    every candidate the sort goes through)."""
+    return select(*_BRIEF) if brief else select(_RUNS)
 
 
 def _claimable() -> ColumnElement[bool]:
@@ -229,7 +246,7 @@ def runs_page(
     session: Session, condition: ColumnElement[bool], queues: Sequence[WorkQueue], after: UUID | None, limit: int
 ) -> list[QueuedRun]:
     """Runs matching ``condition`` by id, ``limit`` after ``after``."""
-    query = _run_query().where(condition)
+    query = _run_query(brief=True).where(condition)
     if after is not None:
         query = query.where(_RUNS.c.id > after)
     return _read(session, query.order_by(_RUNS.c.id).limit(limit), queues)
@@ -252,7 +269,7 @@ def read_runs(
     ids = sorted(set(run_ids))
     found: dict[UUID, QueuedRun] = {}
     for offset in range(0, len(ids), 500):
-        query = _run_query().where(_RUNS.c.id.in_(ids[offset : offset + 500])).order_by(_RUNS.c.id)
+        query = _run_query(brief=rows is None).where(_RUNS.c.id.in_(ids[offset : offset + 500])).order_by(_RUNS.c.id)
         if lock:
             query = query.with_for_update(key_share=True)
         found.update({run.id: run for run in _read(session, query, queues, rows)})
