@@ -182,10 +182,12 @@ class RedisQueueBackend(QueueBackend):
                 self.observe(changes.runs)
         except Exception as exc:  # the commit happened: never fail it; the next rebuild catches up
             logger.warning(
-                "the Redis queue index missed a change (%s); it is rebuilt from the database within %gs",
+                "the Redis queue index missed a change (%s); the servers rebuild it from the database within %gs",
                 exc,
                 self.options.reconcile_seconds,
             )
+            self.work_signal.notify()
+            return
         if changes.may_have_work:
             self.work_signal.notify()
             self._announce(WORK)
