@@ -17,7 +17,7 @@ missed: the wait returns at once because the version moved.
 
 What is public here (and documented in docs/plugins.md): ``QueueBackend`` (the base class),
 ``ClaimRequest``, ``QueueStore`` with ``QueueReads`` and ``ClaimTransaction``, the data types
-``WorkQueue``, ``QueuedRun``, ``ClaimResult`` and ``WorkChanges``, ``WorkSignal``, the errors
+``WorkQueue``, ``QueuedRun``, ``ClaimResult`` and ``WorkChanges``, ``WorkSignal``, ``BuildAnswer``, the errors
 ``ClaimConflict`` and ``QueueServiceUnavailable``, ``queues_handing_out`` and the constants
 ``ACTIVE_STATE_TYPES`` and ``RETRY_STATE_NAME``. Anything underscored is not.
 """
