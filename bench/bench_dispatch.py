@@ -230,11 +230,14 @@ def bench_claims(client_factory: Callable[[], Any], database_url: str, deploymen
 def bench_backend_claims(database_url: str, deployment: Any, label: str) -> None:
     """The same 10,000-run claim in this process, straight on the backend: the database's share."""
     from sluice.queues import ClaimRequest
+    from sluice.server.database.change_feed import forget_feed
     from sluice.server.database.engine import Database
+    from sluice.server.queue_store import DatabaseQueueStore
     from sluice_queue_sql.backend import SqlQueueBackend
 
     bulk_runs(database_url, deployment, 10_000, datetime.now(UTC) - timedelta(seconds=1))
-    backend = SqlQueueBackend(Database(database_url))
+    database = Database(database_url)
+    backend = SqlQueueBackend(DatabaseQueueStore(database))
     claimed: list[int] = []
 
     def agent() -> None:
@@ -250,7 +253,8 @@ def bench_backend_claims(database_url: str, deployment: Any, label: str) -> None
         thread.join()
     elapsed = time.perf_counter() - began
     backend.close()
-    backend.database.dispose()
+    forget_feed(database)
+    database.dispose()
     assert sum(claimed) == 10_000, f"claimed {sum(claimed)} of 10000"
     emit(f"{label}_claims_runs_per_second_backend_only", 10_000 / elapsed, "/s")
 

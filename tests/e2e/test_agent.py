@@ -1,7 +1,8 @@
 """The agent against a real ``sluice server start``, with flows run by the ``process`` infrastructure.
 
 One server for the module (SQLite in its own home, heartbeat timeout 5 s); each test deploys a flow
-on a queue of its own and starts an agent for it (heartbeat every 0.5 s).
+on a queue of its own and starts an agent for it (heartbeat every 0.5 s). Everything runs twice: with
+the ``sql`` queue backend and with ``redis``.
 """
 
 from __future__ import annotations
@@ -42,17 +43,28 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def base_env(workspace: Path) -> dict[str, str]:
-    """The environment of every subprocess: no SLUICE_* from outside, a home of its own."""
+@pytest.fixture(scope="module", params=["sql", "redis"])
+def base_env(request: pytest.FixtureRequest, workspace: Path) -> Iterator[dict[str, str]]:
+    """The environment of every subprocess: no SLUICE_* from outside, a home of its own, and the queue
+    backend (each test runs with ``sql`` and with ``redis``, under a key prefix of its own)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLUICE_")}
     env.update(
-        SLUICE_HOME=str(workspace / "home"),
+        SLUICE_HOME=str(workspace / f"home-{request.param}"),
         SLUICE_AGENT_HEARTBEAT_TIMEOUT="5",
         SLUICE_AGENT_HEARTBEAT_SECONDS="0.5",
         SLUICE_AGENT_CLAIM_WAIT_SECONDS="5",
+        SLUICE_QUEUE_BACKEND=request.param,
     )
-    return env
+    if request.param != "redis":
+        yield env
+        return
+    from tests.redis_service import REDIS_URL, delete_prefix, redis_client
+
+    client = redis_client()
+    env.update(SLUICE_REDIS_URL=REDIS_URL, SLUICE_REDIS_KEY_PREFIX=f"sluice-e2e-{uuid.uuid4().hex[:12]}")
+    yield env
+    delete_prefix(client, env["SLUICE_REDIS_KEY_PREFIX"])
+    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -251,7 +251,7 @@ def _recorded_waits(backend: Any, monkeypatch: pytest.MonkeyPatch) -> list[float
     async def recording_wait(timeout: float, since: int | None = None) -> None:
         waits.append(timeout)
 
-    monkeypatch.setattr(backend.notifier, "wait", recording_wait)
+    monkeypatch.setattr(backend.work_signal, "wait", recording_wait)
     return waits
 
 
@@ -348,14 +348,17 @@ def test_another_replica_hears_of_a_new_run_through_listen_notify(app: Any, clie
     import asyncio
 
     from sluice.queues import ClaimRequest
+    from sluice.server.database.change_feed import feed_of, forget_feed
     from sluice.server.database.engine import Database
+    from sluice.server.queue_store import DatabaseQueueStore
     from sluice_queue_sql.backend import SqlQueueBackend
 
-    replica = SqlQueueBackend(Database(app.state.database.url))
+    database = Database(app.state.database.url)
+    replica = SqlQueueBackend(DatabaseQueueStore(database))
     try:
         before = replica.work_version()
-        replica._listener.ensure_started()  # it bumps the version once it listens
-        wait_until(lambda: replica.work_version() != before, "the replica to LISTEN", timeout=30)
+        with replica.store.hearing_other_processes():  # the listener bumps the version once it listens
+            wait_until(lambda: replica.work_version() != before, "the replica to LISTEN", timeout=30)
         request = ClaimRequest(queues=("etl-queue",), limit=1, agent_id=uuid.uuid4())
         since = replica.work_version()
         waiter = threading.Thread(target=lambda: asyncio.run(replica.wait_for_work(request, 60, since=since)))
@@ -366,4 +369,6 @@ def test_another_replica_hears_of_a_new_run_through_listen_notify(app: Any, clie
         assert [claimed.id for claimed in replica.claim_runs(request)] == [run.id]
     finally:
         replica.close()
-        replica.database.dispose()
+        assert feed_of(database) is replica.store.change_feed
+        forget_feed(database)
+        database.dispose()

@@ -23,7 +23,7 @@ def _sql_backend(sluice_plugin_manager):
 
 def test_runs_created_by_the_scheduler_wake_the_queue_waiters(client, flow, app, settings, clock, monkeypatch):
     client.create_deployment("hourly", flow.id, schedule={"type": "cron", "cron": "0 * * * *"})
-    notifier = app.state.queue_backend.notifier
+    notifier = app.state.queue_backend.work_signal
     # Only the wake-ups of the scheduler's own commits (made in this thread) are counted: on
     # PostgreSQL the LISTEN thread also bumps the version when a NOTIFY from another connection (a
     # test sharing the database) arrives, at a moment no test controls.
@@ -71,7 +71,7 @@ def test_due_runs_past_max_lateness_leave_the_wait_to_a_notification(client, flo
     async def recording_wait(timeout, since=None):
         waits.append(timeout)
 
-    monkeypatch.setattr(backend.notifier, "wait", recording_wait)
+    monkeypatch.setattr(backend.work_signal, "wait", recording_wait)
     request = ClaimRequest(queues=("q",), limit=10, agent_id=uuid.uuid4())
     asyncio.run(backend.wait_for_work(request, 60, since=backend.work_version()))
     assert waits == [60]  # the claim never takes that run: waking for it would spin

@@ -86,7 +86,8 @@ def register_queue_backends(register: Register) -> None:
 
     :param register: call it once per class, ``register(cls)``; ``cls`` must implement
         ``sluice.queues.QueueBackend`` (``claim_runs``, ``work_version``, ``wait_for_work``,
-        ``close``; built as ``cls(database, settings)``) and define a unique ``slug``.
+        ``close``; built as ``cls(store, settings)`` with a ``sluice.queues.QueueStore``) and define
+        a unique ``slug``.
     :returns: nothing; the return value is ignored.
 
     Called once, the first time the API server needs a queue backend (``SLUICE_QUEUE_BACKEND``).

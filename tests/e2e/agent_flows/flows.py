@@ -45,3 +45,14 @@ def log_and_wait(path: str, done: str, lines: int = 5) -> str:
         logger.info("after %d", number)
     Path(done).touch()
     return "done"
+
+
+@flow(name="mark-once")
+def mark_once(folder: str) -> None:
+    """Create a file named after this flow run, failing if it exists (a second execution of one run
+    fails loudly), and hold the run's concurrency slot a moment."""
+    import os
+
+    run_id = os.environ["SLUICE__FLOW_RUN_ID"]
+    os.close(os.open(Path(folder) / run_id, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    time.sleep(0.3)  # the flow's "work": its run stays RUNNING, so the limits are put to the test

@@ -1,1 +1,2 @@
-"""Helpers for testing Sluice and Sluice plugins; see ``sluice.testing.pytest_plugin``."""
+"""Helpers for testing Sluice and Sluice plugins: the fixtures of ``sluice.testing.pytest_plugin``
+and the contract kits, e.g. ``sluice.testing.queue_backends`` for queue backends."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Coroutine
 from functools import lru_cache, partial
@@ -15,14 +16,16 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
-from sluice.queues import ClaimRequest
+from sluice.queues import ClaimConflict, ClaimRequest, QueueServiceUnavailable
 from sluice.schemas.agents import ClaimFlowRuns
 from sluice.schemas.flow_runs import FlowRun
 from sluice.server.api.flow_runs import to_flow_run
 from sluice.server.api.responses import JSON, model_json
 from sluice.server.queue_backend import get_app_queue_backend
 
+logger = logging.getLogger("sluice.server")
 router = APIRouter(prefix="/work_queues", tags=["Work queues"])
 
 
@@ -32,7 +35,8 @@ async def claim_flow_runs(body: ClaimFlowRuns, request: Request) -> Response:
 
     Paused queues hand out nothing; queue and deployment concurrency limits are honoured. With
     ``wait_seconds`` the answer comes as soon as a run can be claimed (a new run, a rescheduled one,
-    one whose time came, a freed slot), or empty when the time is up.
+    one whose time came, a freed slot), or empty when the time is up. A 503 (``Retry-After``) when
+    the queue backend cannot reach what it claims through (e.g. Redis).
     """
     backend = get_app_queue_backend(request.app)
     claim = ClaimRequest(
@@ -45,7 +49,11 @@ async def claim_flow_runs(body: ClaimFlowRuns, request: Request) -> Response:
     deadline = time.monotonic() + body.wait_seconds
     while True:
         version = backend.work_version()
-        answers = await anyio.to_thread.run_sync(partial(_claim_answers, backend, claim))
+        try:
+            answers = await anyio.to_thread.run_sync(partial(_claim_answers, backend, claim))
+        except (QueueServiceUnavailable, ClaimConflict) as exc:
+            logger.warning("claim failed: %s", exc)
+            return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "1"})
         remaining = deadline - time.monotonic()
         if answers or remaining <= 0:
             return Response(content=b"[" + b",".join(answers) + b"]", media_type=JSON)

@@ -132,4 +132,7 @@ def forget_database(url: str) -> None:
     with _lock:
         found = _databases.pop(normalise_url(url), None)
     if found is not None:
+        from sluice.server.database.change_feed import forget_feed
+
+        forget_feed(found)  # its listener thread, if any, would hold a connection to a forgotten database
         found.dispose()

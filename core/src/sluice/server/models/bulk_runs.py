@@ -11,8 +11,8 @@ runs), so each database gets its fastest safe way:
 - SQLite: the write transaction (``BEGIN IMMEDIATE``) keeps every other writer out, so the keys
   found free at the start stay free; the rest go in with the driver's ``executemany``.
 
-Both bypass the ORM session's statement events, so the session is flagged explicitly for the queue
-backend, which wakes the agents waiting for work after the commit (``announce_new_work``).
+Both bypass the ORM session's statement events, so the new runs are announced to the database's
+change feed explicitly (``announce_runs``): after the commit it wakes the agents waiting for work.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import JSON, select
 from sqlalchemy.orm import Session
 
+from sluice.server.database.change_feed import announce_runs
 from sluice.server.database.tables import FlowRunStateTable, FlowRunTable
 from sluice.server.database.types import UTCDateTime
 
@@ -43,14 +44,6 @@ _HISTORY_SOURCES = {
     "message": "state_message",
     "scheduled_time": "next_scheduled_start_time",
 }
-#: Session flag read by the SQL queue backend (``sluice_queue_sql.notify``): after the commit it wakes
-#: the agents waiting in this process and, on PostgreSQL, sends ``NOTIFY`` to the other replicas.
-WORK_CHANGED_FLAG = "sluice_work_changed"
-
-
-def announce_new_work(session: Session) -> None:
-    """Have the queue backend wake the agents waiting for work once this session commits."""
-    session.info[WORK_CHANGED_FLAG] = True
 
 
 def insert_new_runs(session: Session, runs: Sequence[dict[str, Any]]) -> list[UUID]:
@@ -63,7 +56,7 @@ def insert_new_runs(session: Session, runs: Sequence[dict[str, Any]]) -> list[UU
     else:
         inserted = _insert_sqlite(session, runs)
     if inserted:
-        announce_new_work(session)
+        announce_runs(session, inserted)
     return inserted
 
 
