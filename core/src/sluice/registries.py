@@ -225,14 +225,14 @@ class Registry:
         )
 
     def get(self, slug: str) -> type[Any]:
-        """The class registered under ``slug``; an unknown slug says which package to install, a slug
-        two plugins claim names both."""
+        """The class registered under ``slug``; an unknown slug raises ``UnknownSlugError`` saying which
+        kind is missing and what is installed, a slug two plugins claim ``DuplicateSlugError`` naming both."""
         found = self.find(slug)
         if found is not None:
             return found
         from sluice.plugins import unknown_slug_message
 
-        raise UnknownSlugError(unknown_slug_message(self.kind.describe, slug, self.slugs(), self._manager))
+        raise UnknownSlugError(unknown_slug_message((self.kind.name,), slug, self._manager))
 
     def find(self, slug: str) -> type[Any] | None:
         """The class registered under ``slug``, or None; a slug two plugins claim raises
