@@ -12,6 +12,7 @@ from typing import Any
 
 from sluice.errors import UnknownSlugError
 
+
 def available() -> dict[str, type[Any]]:
     """Every registered storage block class by class name."""
     from sluice.plugins import get_registry

@@ -118,9 +118,10 @@ def unknown_slug_message(kinds: tuple[str, ...], slug: str, manager: PluginManag
     installed = f"installed: {', '.join(known) or 'none'}; see `sluice plugins ls`"
     other = _other_kind_of(slug, kinds, manager)
     if other is not None:
-        message = f"Unknown {describe} '{slug}': it is {_article(other)} {other}, not {_article(describe)} {describe} ({installed})."
+        reason = f"it is {_article(other)} {other}, not {_article(describe)} {describe}"
     else:
-        message = f"Unknown {describe} '{slug}': no installed plugin provides it; install a plugin that provides it ({installed})."
+        reason = "no installed plugin provides it; install a plugin that provides it"
+    message = f"Unknown {describe} '{slug}': {reason} ({installed})."
     broken = manager.failures
     if broken:
         message += " Broken plugins: " + "; ".join(
