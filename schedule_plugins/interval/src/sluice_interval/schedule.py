@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from sluice.schedules import (
     Schedule,
+    Shorthand,
     get_timezone,
     resolve_local_time,
     scanner,
@@ -38,6 +39,10 @@ class IntervalSchedule(Schedule):
     """
 
     type: Literal["interval"] = "interval"
+    shorthands: ClassVar[tuple[Shorthand, ...]] = (
+        Shorthand("--interval", field="interval", type=float, help="An interval schedule, in seconds."),
+    )
+    untyped_key: ClassVar[str | None] = "interval"
     timezone: str = Field(
         default="UTC",
         description="IANA time zone of the results and of the wall-clock time long intervals keep; "

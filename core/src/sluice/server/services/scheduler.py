@@ -57,7 +57,7 @@ from sluice.server.models.scheduled_runs import (
     key_schedule_id,
     new_scheduled_run,
 )
-from sluice.server.services.base import Service
+from sluice.server.services.base import DatabaseService
 from sluice.settings import Settings
 
 logger = logging.getLogger("sluice.server.scheduler")
@@ -108,7 +108,7 @@ class _Filled:
     refill_at: datetime  # from then on fewer than ``refill_below`` of its runs are ahead
 
 
-class Scheduler(Service):
+class Scheduler(DatabaseService):
     """Creates the next runs of every active schedule; see the module docstring.
 
     :param clock: returns "now" (default: the wall clock); tests pass a controllable one.
