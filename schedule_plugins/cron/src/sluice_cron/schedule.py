@@ -33,8 +33,9 @@ class CronSchedule(Schedule):
     )
     untyped_key: ClassVar[str | None] = "cron"
     cron: str = Field(
+        title="Cron expression",
         description="Five fields (minute hour day-of-month month day-of-week) or a macro like @daily; "
-        "croniter's syntax, with L, W, # and ?."
+        "croniter's syntax, with L, W, # and ?.",
     )
     timezone: str = Field(default="UTC", description="IANA time zone the expression is evaluated in.")
     day_or: bool = Field(

@@ -33,7 +33,11 @@ class RRuleSchedule(Schedule):
         Shorthand("--rrule", field="rrule", type=str, help="An RFC 5545 RRULE schedule."),
     )
     untyped_key: ClassVar[str | None] = "rrule"
-    rrule: str = Field(description="An RRULE, optionally with DTSTART, RDATE and EXDATE lines (RFC 5545).")
+    rrule: str = Field(
+        description="An RRULE, optionally with DTSTART, RDATE and EXDATE lines (RFC 5545).",
+        title="RRULE",
+        json_schema_extra={"format": "multiline"},  # several content lines: forms show a text area
+    )
     timezone: str | None = Field(default=None, description="IANA time zone; defaults to DTSTART's TZID, else UTC.")
 
     @field_validator("rrule")
