@@ -451,8 +451,8 @@ def parse_block_slug(slug: str) -> tuple[str, str, str | None]:
     parts = slug.strip().strip("/").split("/", 2)
     if len(parts) < 2 or not all(parts[:2]):
         raise ConfigurationError(
-            f"invalid block slug {slug!r}: use 'block-type/block-name' or 'block-type/block-name/sub/path', "
-            "e.g. 's3/dev-bucket'"
+            f"invalid block slug {slug!r}: use 'block-type/block-name' or 'block-type/block-name/sub/path' "
+            "(the types: `sluice block type ls`)"
         )
     return parts[0], parts[1], (parts[2] if len(parts) == 3 and parts[2] else None)
 

@@ -127,7 +127,7 @@ def list_blocks(
 
 @app.command("create")
 def create(
-    block_type: str = typer.Argument(..., help="The block type slug, e.g. 's3' (see `sluice block type ls`)."),
+    block_type: str = typer.Argument(..., help="The block type slug (see `sluice block type ls`)."),
     name: str = typer.Argument(..., help="The name to save it under."),
     values: list[str] = typer.Option([], "--set", help="field=value (dots reach into dicts: settings.region=x)."),
     from_env: list[str] = typer.Option([], "--set-env", help="field=ENVVAR: read the value from an env variable."),
