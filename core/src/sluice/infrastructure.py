@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 #: The repository of the images Sluice publishes: Python plus Sluice and its standard plugins.
-IMAGE_REPOSITORY = "sluice/sluice"
+_IMAGE_REPOSITORY = "sluice/sluice"
 
 
 def default_engine_image() -> str:
@@ -74,7 +74,7 @@ def default_engine_image() -> str:
     except PackageNotFoundError:  # running from a source tree that was not installed
         sluice_version = "latest"
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return f"{IMAGE_REPOSITORY}:{sluice_version}-python{python}"
+    return f"{_IMAGE_REPOSITORY}:{sluice_version}-python{python}"
 
 
 def infrastructure_block_types() -> dict[str, type[InfrastructureBlock]]:
@@ -96,7 +96,7 @@ def _registered_classes() -> list[type[Any]]:
     return list(infrastructure_block_types().values())
 
 
-def find_infrastructure_class(name: str) -> type[Block] | None:
+def _find_infrastructure_class(name: str) -> type[Block] | None:
     """The registered infrastructure class called ``name``, or a block class its module defines."""
     classes = _registered_classes()
     for cls in classes:
@@ -113,7 +113,7 @@ def __getattr__(name: str) -> Any:
     """Find the registered infrastructure block class called ``name``."""
     if name.startswith("_"):
         raise AttributeError(name)
-    found = find_infrastructure_class(name)
+    found = _find_infrastructure_class(name)
     if found is not None:
         return found
     known = ", ".join(sorted(cls.__name__ for cls in _registered_classes())) or "none"

@@ -40,27 +40,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from sluice.errors import ConfigurationError
-from sluice.schedule_budget import (
-    Computation,
-    ScheduleBudget,
-    ScheduleBudgetExceeded,
-    ScheduleComputationStopped,
-    current_budget,
-    note_scanned,
-    scanner,
-    schedule_budget,
-    stop_schedule_computations,
-)
+from sluice.schedule_budget import Computation as _Computation
+from sluice.schedule_budget import ScheduleBudgetExceeded, current_budget, note_scanned, scanner
 
 __all__ = [
-    "Computation",
+    "CHECKED_DATES",
     "ConfigurationError",
     "DatesOutOfRange",
     "Schedule",
-    "ScheduleBudget",
     "ScheduleBudgetExceeded",
-    "ScheduleComputationStopped",
     "Shorthand",
+    "check_declarations",
     "check_next_dates",
     "current_budget",
     "format_validation_error",
@@ -69,16 +59,14 @@ __all__ = [
     "note_scanned",
     "resolve_local_time",
     "scanner",
-    "schedule_budget",
     "schedule_from_dict",
     "schedule_types",
-    "stop_schedule_computations",
     "timedelta_words",
     "typed_schedule_data",
     "wall_clock_dates",
 ]
 
-#: How many next dates ``check_next_dates`` asks for.
+#: How many next dates ``check_next_dates`` asks for (the check a server makes before storing a schedule).
 CHECKED_DATES = 10
 
 
@@ -118,9 +106,9 @@ def is_first_occurrence(aware: datetime) -> bool:
 
 
 #: The value types a shorthand option may take.
-SHORTHAND_TYPES: tuple[type, ...] = (str, int, float)
+_SHORTHAND_TYPES: tuple[type, ...] = (str, int, float)
 #: Options the CLI keeps for itself: a shorthand may not take them.
-RESERVED_OPTIONS = frozenset({"--schedule", "--timezone", "--help"})
+_RESERVED_OPTIONS = frozenset({"--schedule", "--timezone", "--help"})
 _OPTION_NAME = re.compile(r"^--[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
@@ -146,7 +134,10 @@ class Shorthand:
 
 
 def check_declarations(cls: type[Schedule]) -> None:
-    """Raise ``ValueError`` when ``cls.shorthands`` or ``cls.untyped_key`` are not well formed."""
+    """Raise ``ValueError`` when ``cls.shorthands`` or ``cls.untyped_key`` are not well formed: what
+    registration checks (call it in a plugin's tests). A shorthand's option is ``--`` and lowercase
+    words joined by ``-``, not ``--schedule``, ``--timezone`` or ``--help``; it fills a field of the
+    type and its value type is ``str``, ``int`` or ``float``; the untyped key is a field of the type."""
     fields = set(cls.model_fields) - {"type"}
     shorthands = cls.shorthands
     if not isinstance(shorthands, tuple | list):
@@ -156,13 +147,13 @@ def check_declarations(cls: type[Schedule]) -> None:
             raise ValueError(f"{cls.__qualname__}.shorthands holds {shorthand!r}, not a sluice.schedules.Shorthand")
         if not isinstance(shorthand.option, str) or not _OPTION_NAME.match(shorthand.option):
             raise ValueError(f"shorthand option {shorthand.option!r} must look like '--word' or '--two-words'")
-        if shorthand.option in RESERVED_OPTIONS:
+        if shorthand.option in _RESERVED_OPTIONS:
             raise ValueError(f"shorthand option {shorthand.option} is the CLI's own")
         if shorthand.field not in fields:
             raise ValueError(
                 f"shorthand {shorthand.option} fills {shorthand.field!r}, which is not a field of the type"
             )
-        if shorthand.type not in SHORTHAND_TYPES:
+        if shorthand.type not in _SHORTHAND_TYPES:
             raise ValueError(f"shorthand {shorthand.option} has type {shorthand.type!r}: use str, int or float")
     key = cls.untyped_key
     if key is not None and key not in fields:
@@ -250,7 +241,7 @@ def _budgeted(get_dates: Callable[..., list[datetime]]) -> Callable[..., list[da
     @functools.wraps(get_dates)
     def budgeted(self: Schedule, *args: Any, **kwargs: Any) -> list[datetime]:
         try:
-            return Computation().run(get_dates, self, *args, **kwargs)
+            return _Computation().run(get_dates, self, *args, **kwargs)
         except ScheduleBudgetExceeded as exc:
             raise exc.about(self.error_subject(), self.budget_advice()) from None
         except OverflowError:

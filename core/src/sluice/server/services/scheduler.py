@@ -38,15 +38,14 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sluice.schedules import (
+from sluice.schedule_budget import (
     Computation,
-    DatesOutOfRange,
-    Schedule,
     ScheduleBudget,
     ScheduleBudgetExceeded,
     ScheduleComputationStopped,
     schedule_budget,
 )
+from sluice.schedules import DatesOutOfRange, Schedule
 from sluice.server.database.engine import Database
 from sluice.server.database.tables import DeploymentTable, FlowRunTable
 from sluice.server.database.types import utcnow
