@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from starlette.requests import HTTPConnection
     from starlette.responses import Response
 
+__all__ = ["add_authenticator", "app_secret", "public"]  # the rest serves the server (``sluice.server.auth``)
+
 T = TypeVar("T")
 
 #: The attribute ``public`` sets on an endpoint function or a mounted ASGI app.
