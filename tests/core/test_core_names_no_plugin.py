@@ -68,8 +68,9 @@ def _word(name: str) -> str:
 
 def _slug_use(slug: str) -> str:
     """Where an ordinary-word slug stands as a slug inside a string."""
-    quoted = rf"['\"`]{re.escape(slug)}['\"`]"
-    return rf"{quoted}|--{re.escape(slug)}\b|(?<![\w.-]){re.escape(slug)}/\w|type: ?{re.escape(slug)}\b|-i {re.escape(slug)}\b"
+    name = re.escape(slug)
+    uses = (rf"['\"`]{name}['\"`]", rf"--{name}\b", rf"(?<![\w.-]){name}/\w", rf"type: ?{name}\b", rf"-i {name}\b")
+    return "|".join(uses)
 
 
 @cache
@@ -118,7 +119,9 @@ def first_party_names_in(path: Path, relative: str) -> list[str]:
         if token.type == tokenize.NAME and token.string in identifiers:
             found.append(f"{relative}:{line}: {token.string}")
         elif token.type == tokenize.STRING and line not in docstrings and token.start not in allowed:
-            found += [f"{relative}:{line}: {name}" for name, pattern in string_patterns() if pattern.search(token.string)]
+            found += [
+                f"{relative}:{line}: {name}" for name, pattern in string_patterns() if pattern.search(token.string)
+            ]
     return found
 
 
