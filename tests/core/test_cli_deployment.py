@@ -486,6 +486,8 @@ def test_build_with_a_syntax_error_names_file_and_line(project: Path) -> None:
     [
         (["-i", "nomad-job"], "Unknown infrastructure block type 'nomad-job': no installed plugin provides it"),
         (["-i", "local-file-system"], "Unknown infrastructure block type 'local-file-system': it is a storage block"),
+        (["-ib", "local-file-system/dev"], "'local-file-system': it is a storage block type, not an infrastructure"),
+        (["-sb", "process/dev"], "Unknown storage block type 'process': it is an infrastructure block type, not a"),
         (["-sb", "nowhere/x"], "Unknown storage block type 'nowhere'"),
         (["-sb", "local-file-system/missing"], "local-file-system/missing not found"),
         (["--param", "times=many"], "parameter 'times': Input should be a valid integer"),
