@@ -60,7 +60,9 @@ class Block(BaseModel):
     """Base of every block type.
 
     Subclasses set ``block_type_slug`` (unique across plugins) and may set ``block_type_name``
-    (shown in the UI; default: the class name) and declare secret fields as ``SecretStr``.
+    (shown in the UI; default: the class name) and ``block_capabilities`` (what the core may ask of
+    the block: a storage block without ``put-directory`` is read-only, and ``build`` never uploads to
+    it), and declare secret fields as ``SecretStr``.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
