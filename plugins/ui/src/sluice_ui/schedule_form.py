@@ -92,6 +92,8 @@ def new_form(types: Mapping[str, type[Any]] | None = None) -> ScheduleForm:
     for name, holders in claimants.items():
         if len({_widget(item) for _, item in holders}) == 1:
             first = holders[0][1]
+            if len({item.description for _, item in holders}) > 1:
+                first.description = None  # one type's explanation would mislead for the others
             (shared if len(holders) > 1 else own).append(ScheduleInput(first, [slug for slug, _ in holders]))
             for slug, _ in holders:
                 fields_of[slug][name] = first
