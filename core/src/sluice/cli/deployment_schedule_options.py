@@ -54,11 +54,13 @@ def shorthand_options(taken: set[str]) -> list[ShorthandOption]:
     kept: list[tuple[str, str, Any]] = []
     for flag, claimants in sorted(declared.items()):
         if flag in taken or len(claimants) > 1:
-            owners = " and ".join(f"the {slug} schedule type" for slug, _ in claimants)
-            other = "the command itself" if flag in taken else "each other"
+            owners = " and ".join(slug for slug, _ in claimants)
+            if flag in taken:
+                clash = f"the {owners} schedule type declares {flag}, an option the command has already"
+            else:
+                clash = f"the {owners} schedule types both declare {flag}"
             warnings.warn(
-                f"{flag} is declared by {owners} but taken by {other}: it is left out; "
-                "use --schedule '{type: <type>, ...}' instead",
+                f"{clash}: it is left out; use --schedule '{{type: <type>, ...}}' instead",
                 PluginLoadWarning,
                 stacklevel=2,
             )
