@@ -57,7 +57,7 @@ COSTLY = [
 def refusal(rule: str) -> tuple[float, str]:
     """Milliseconds until ``get_dates(5)`` of ``rule`` raises ``ScheduleBudgetExceeded`` under the
     default budget, and which limit stopped it."""
-    from sluice.schedules import ScheduleBudget, ScheduleBudgetExceeded, schedule_budget
+    from sluice.schedule_budget import ScheduleBudget, ScheduleBudgetExceeded, schedule_budget
 
     schedule = RRuleSchedule.model_construct(rrule=rule, timezone=None)  # skip the check that it can fire
     began = time.perf_counter()
@@ -72,7 +72,7 @@ def refusal(rule: str) -> tuple[float, str]:
 
 def scanned_for_next_runs(schedule: Schedule, n: int = 100) -> int:
     """How many candidates ``get_dates(n, START)`` scans (what the scheduler asks for at most)."""
-    from sluice.schedules import Computation
+    from sluice.schedule_budget import Computation
 
     computation = Computation()
     computation.run(schedule.get_dates, n, START)

@@ -177,7 +177,7 @@ def test_delete_removes_the_block() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("block", "create", "dropbox", "x"), "pip install sluice-dropbox"),
+        (("block", "create", "dropbox", "x"), "Unknown block type 'dropbox': no installed plugin provides it"),
         (("block", "create", "s3", "x", "--set", "nonsense"), "use --set field=value"),
         (("block", "create", "s3", "x", "--set", "bucket_path=b", "--set", "colour=red"), "invalid s3 block"),
         (("block", "create", "s3", "x", "--set-env", "aws_secret_access_key=NOT_SET_ANYWHERE"), "is not set"),

@@ -134,9 +134,9 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
         Deployment.from_yaml(tmp_path / "nope.yaml")
 
 
-def test_unknown_infrastructure_slug_says_what_to_install(tmp_path: Path) -> None:
+def test_unknown_infrastructure_slug_says_what_is_installed(tmp_path: Path) -> None:
     path = write(tmp_path, "name: m\nflow_name: f\ninfrastructure:\n  type: nomad-job\n")
-    with pytest.raises(UnknownSlugError, match=r"nomad-job.*pip install sluice-nomad-job"):
+    with pytest.raises(UnknownSlugError, match=r"nomad-job': no installed plugin provides it.*installed: .*process"):
         Deployment.from_yaml(path)
 
 

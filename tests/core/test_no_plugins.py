@@ -64,7 +64,7 @@ def test_work_queues_and_block_types_list_with_no_plugin(project: Path) -> None:
 @pytest.mark.parametrize(
     ("options", "missing"),
     [
-        (("--cron", "0 9 * * *"), "Unknown schedule type 'cron'"),
+        (("--schedule", "{type: cron, cron: '0 9 * * *'}"), "Unknown schedule type 'cron'"),
         (("-sb", "s3/bucket"), "Unknown storage block type 's3'"),
         ((), "Unknown infrastructure block type 'process'"),
     ],
@@ -77,6 +77,22 @@ def test_what_needs_a_kind_says_which_one_is_missing_in_one_line(
     [line] = result.stderr.splitlines()
     assert line.startswith(f"Error: {missing}") and "installed: none; see `sluice plugins ls`" in line
     assert not list(project.glob("*.yaml"))  # nothing written
+
+
+def test_the_default_infrastructure_says_it_is_the_default_and_how_to_change_it(project: Path) -> None:
+    result = sluice(project, "deployment", "build", "flows/hi.py:say_hi", "-n", "hi")
+    [line] = result.stderr.splitlines()
+    assert "It is the default infrastructure type (SLUICE_DEFAULT_INFRASTRUCTURE)" in line
+    assert "set it to an installed type, or give one with -i/-ib" in line
+
+
+def test_a_schedule_shorthand_no_installed_type_declares_says_so_in_one_line(project: Path) -> None:
+    result = sluice(project, "deployment", "build", "flows/hi.py:say_hi", "-n", "hi", "--cron", "0 9 * * *")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: no such option: --cron. If it gives a schedule, the schedule type that declares")
+    assert "(installed schedule types: none; see `sluice plugins ls`)" in line
+    assert not list(project.glob("*.yaml"))
 
 
 def test_saving_a_block_of_a_missing_type_says_so_in_one_line(project: Path) -> None:

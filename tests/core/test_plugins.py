@@ -11,7 +11,7 @@ import pytest
 from sluice.blocks import Block, get_block_class
 from sluice.errors import DuplicateSlugError, UnknownSlugError
 from sluice.hookspecs import hookimpl
-from sluice.plugins import PluginManager, get_plugin_manager, package_for_slug, set_plugin_manager
+from sluice.plugins import PluginManager, get_plugin_manager, set_plugin_manager
 from sluice.schedules import Schedule
 from tests.plugin_installs import make_distribution
 
@@ -90,23 +90,26 @@ def test_a_duplicate_slug_disables_that_slug_alone_and_flags_both_plugins(
     assert listed["two"].status == "broken" and listed["two"].slugs == {"schedule": ["hourly-test"]}
 
 
-def test_an_unknown_slug_says_which_package_to_install(sluice_plugin_manager: PluginManager) -> None:
-    with pytest.raises(UnknownSlugError, match=r"pip install sluice-s3"):
-        sluice_plugin_manager.registry("storage").get("s3")
-
-
 def test_an_unknown_slug_lists_what_is_installed(sluice_plugin_manager: PluginManager) -> None:
     sluice_plugin_manager.register(SchedulePlugin(), name="every", distribution="sluice-every")
     with pytest.raises(UnknownSlugError, match=r"installed: every-second"):
         sluice_plugin_manager.registry("schedule").get("weekly")
 
 
-def test_package_names_for_first_party_slugs() -> None:
-    assert package_for_slug("s3") == "sluice-s3"
-    assert package_for_slug("local-file-system") == "sluice-local"
-    assert package_for_slug("docker-container") == "sluice-docker"
-    assert package_for_slug("sql") == "sluice-queue-sql"
-    assert package_for_slug("acme") == "sluice-acme"
+def test_an_unknown_slug_names_no_package(sluice_plugin_manager: PluginManager) -> None:
+    with pytest.raises(UnknownSlugError) as caught:
+        sluice_plugin_manager.registry("storage").get("s3")
+    assert "sluice-s3" not in str(caught.value) and "install a plugin that provides it" in str(caught.value)
+
+
+def test_an_unknown_slug_another_kind_serves_says_which_kind_it_is(sluice_plugin_manager: PluginManager) -> None:
+    sluice_plugin_manager.register(SchedulePlugin(), name="every", distribution="sluice-every")
+    with pytest.raises(UnknownSlugError) as caught:
+        sluice_plugin_manager.registry("infrastructure").get("every-second")
+    assert str(caught.value) == (
+        "Unknown infrastructure block type 'every-second': it is a schedule type, not an infrastructure block type "
+        "(installed: none; see `sluice plugins ls`)."
+    )
 
 
 def test_a_class_of_the_wrong_kind_is_refused(sluice_plugin_manager: PluginManager) -> None:
@@ -170,8 +173,8 @@ def test_a_supporting_slug_two_plugins_claim_is_disabled_naming_both(sluice_plug
         get_block_class("test-login")
 
 
-def test_an_unknown_block_type_slug_says_which_package_to_install(sluice_plugin_manager: PluginManager) -> None:
-    with pytest.raises(UnknownSlugError, match=r"Unknown block type 'docker-registry': .*pip install sluice-docker"):
+def test_an_unknown_block_type_slug_says_no_plugin_provides_it(sluice_plugin_manager: PluginManager) -> None:
+    with pytest.raises(UnknownSlugError, match=r"Unknown block type 'docker-registry': no installed plugin provides"):
         get_block_class("docker-registry")
 
 

@@ -154,12 +154,16 @@ def test_supporting_blocks_are_listed_and_deleted_like_any_block() -> None:
     assert saved_names() == ["kubernetes-cluster-config/prod"]
 
 
-def test_an_uninstalled_supporting_type_says_which_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_uninstalled_supporting_type_says_what_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     from sluice.plugins import use_plugin_manager
 
     with use_plugin_manager(PluginManager(allow="sluice-process")):
         result = sluice("block", "create", "docker-registry", "prod", "--set", "username=robot")
-    assert_one_line_error(result, "Unknown block type 'docker-registry': install it with `pip install sluice-docker`")
+    assert_one_line_error(
+        result,
+        "Unknown block type 'docker-registry': no installed plugin provides it; install a plugin that provides it "
+        "(installed: process; see `sluice plugins ls`).",
+    )
 
 
 # -- referencing a saved one -----------------------------------------------------------------------

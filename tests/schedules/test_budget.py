@@ -10,18 +10,20 @@ from typing import Any, Literal
 import pytest
 
 from sluice.errors import ConfigurationError
-from sluice.schedules import (
+from sluice.schedule_budget import (
     Computation,
+    ScheduleBudget,
+    ScheduleComputationStopped,
+    schedule_budget,
+    stop_schedule_computations,
+)
+from sluice.schedules import (
     DatesOutOfRange,
     Schedule,
-    ScheduleBudget,
     ScheduleBudgetExceeded,
-    ScheduleComputationStopped,
     check_next_dates,
     current_budget,
     note_scanned,
-    schedule_budget,
-    stop_schedule_computations,
 )
 from sluice_cron.schedule import CronSchedule
 from sluice_rrule.schedule import RRuleSchedule

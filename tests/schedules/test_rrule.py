@@ -247,7 +247,7 @@ def test_a_date_outside_the_representable_range_is_refused_quoting_it(text: str,
 
 
 def test_a_count_rule_too_costly_to_expand_names_dtstart_in_its_advice() -> None:
-    from sluice.schedules import ScheduleBudget, ScheduleBudgetExceeded, schedule_budget
+    from sluice.schedule_budget import ScheduleBudget, ScheduleBudgetExceeded, schedule_budget
 
     with_dtstart = rrule("DTSTART:20200101T000000\nRRULE:FREQ=SECONDLY;COUNT=1000000000")
     with schedule_budget(ScheduleBudget(max_scanned=1000)), pytest.raises(ScheduleBudgetExceeded) as raised:

@@ -221,3 +221,18 @@ def test_a_plugin_raising_in_register_routes_leaves_the_app_whole(
     assert client.get("/hello/", headers=WITH_KEY).json() == {"hello": "world"}
     [broken] = [info for info in sluice_plugin_manager.plugins() if info.errors]
     assert "register_routes raised RuntimeError: routes boom; nothing it added was kept" in broken.errors
+
+
+def test_app_secret_is_per_purpose_and_the_same_on_every_replica_sharing_the_key(tmp_path: Path) -> None:
+    from sluice.routes import app_secret
+    from sluice.server.app import create_app
+    from sluice.settings import Settings
+
+    def replica(home: str) -> Any:
+        settings = Settings(home=tmp_path / home, encryption_key="x" * 44, database_url=f"sqlite:///{tmp_path}/db")
+        return create_app(settings, run_services=False)
+
+    first, second = replica("one"), replica("two")
+    assert app_secret(first, "acme-sessions") == app_secret(second, "acme-sessions")
+    assert app_secret(first, "acme-sessions") != app_secret(first, "acme-tokens")
+    assert len(app_secret(first, "acme-sessions")) == 64 and "x" * 8 not in app_secret(first, "acme-sessions")

@@ -1,5 +1,5 @@
-"""Background services (server/services/base.py), registered through ``register_services``, and the
-app's lifespan that runs them."""
+"""Background services (sluice/services.py, server/services/base.py), registered through
+``register_services``, and the app's lifespan that runs them."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 
 from sluice.hookspecs import hookimpl
 from sluice.plugins import PluginManager, use_plugin_manager
-from sluice.server.services.base import Service, ServiceRunner
+from sluice.server.services.base import DatabaseService, ServiceRunner
+from sluice.services import Service
 
 
-class Counter(Service):
+class Counter(DatabaseService):
     """Counts its rounds; the third one sets ``done``; the first one fails."""
 
     name: ClassVar[str] = "counter"
@@ -168,7 +169,7 @@ def test_a_service_class_is_checked_at_registration(services_only):
     [info] = [info for info in services_only.plugins() if info.name == "sloppy"]
     assert "Nameless must set its own 'name'" in (info.error or "")
     assert "Unfinished is abstract (it does not implement run_once)" in (info.error or "")
-    assert "is not a subclass of sluice.server.services.base.Service" in (info.error or "")
+    assert "is not a subclass of sluice.services.Service" in (info.error or "")
 
 
 def test_two_services_with_one_name_are_both_disabled(services_only):
@@ -194,3 +195,50 @@ def test_a_plugin_raising_in_register_services_leaves_the_other_services(service
     services_only.register(services_plugin(Counter), name="counter", distribution="sluice-counter")
     with pytest.warns(UserWarning, match=r"register_services raised RuntimeError: services boom"):
         assert services_only.registry("service").slugs() == ["counter"]
+
+
+class FlowCounter(Service):
+    """A third party's service: public base only, the data through ``self.client()``."""
+
+    name: ClassVar[str] = "flow-counter"
+    loop_seconds: ClassVar[float] = 0.01
+    instances: ClassVar[list[FlowCounter]] = []
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.counted = asyncio.Event()
+        self.flows: list[str] = []
+        FlowCounter.instances.append(self)
+
+    async def run_once(self) -> None:
+        self.flows = await asyncio.to_thread(self.flow_names)
+        self.counted.set()
+
+    def flow_names(self) -> list[str]:
+        with self.client() as client:
+            return sorted(flow.name for flow in client.filter_flows())
+
+
+def test_a_service_on_the_public_base_reads_the_server_s_data_through_its_client(settings, services_only, monkeypatch):
+    from sluice.client import SluiceClient
+    from sluice.server.app import create_app
+
+    # An API URL in the server's environment must not send the service elsewhere.
+    monkeypatch.setenv("SLUICE_API_URL", "http://127.0.0.1:9/api")
+    services_only.register(services_plugin(FlowCounter), name="flow-counter", distribution="acme-flow-counter")
+    FlowCounter.instances.clear()
+    app = create_app(settings, run_services=True)
+
+    async def scenario() -> FlowCounter:
+        async with app.router.lifespan_context(app):
+            await asyncio.to_thread(lambda: SluiceClient(settings=settings).create_flow("etl"))
+            (service,) = FlowCounter.instances
+            deadline = asyncio.get_running_loop().time() + 30
+            while service.flows != ["etl"]:  # a round that began before the flow existed may end first
+                assert asyncio.get_running_loop().time() < deadline, "the service never saw the flow"
+                service.counted.clear()
+                await asyncio.wait_for(service.counted.wait(), timeout=30)
+            return service
+
+    service = asyncio.run(scenario())
+    assert service.flows == ["etl"]

@@ -79,20 +79,34 @@ def test_schedule_inputs_become_schedule_json_checked_by_the_plugins() -> None:
     cron, error = schedule_from_form({"schedule_kind": "cron", "schedule_cron": "0 9 * * 1"})
     assert error is None and cron == {"type": "cron", "cron": "0 9 * * 1"}
     interval, error = schedule_from_form({"schedule_kind": "interval", "schedule_interval": "90"})
-    assert error is None and interval == {"type": "interval", "interval": 90.0}
+    assert error is None and interval == {"type": "interval", "interval": 90}
     assert schedule_from_form({"schedule_kind": "none"}) == (None, None)
     _, error = schedule_from_form({"schedule_kind": "cron", "schedule_cron": "0 25 * * *"})
     assert error and error.startswith("invalid cron schedule")
     _, error = schedule_from_form({"schedule_kind": "interval", "schedule_interval": "often"})
-    assert error == "the interval is a number of seconds, not 'often'"
+    assert error == "Every (seconds) must be a number, not 'often'"
 
 
 def test_a_stored_schedule_fills_the_inputs_and_compares_by_meaning() -> None:
     stored = {"type": "cron", "cron": "0 9 * * *", "timezone": "UTC", "day_or": True}
-    assert form_values(stored)["kind"] == "cron" and form_values(stored)["cron"] == "0 9 * * *"
+    form = form_values(stored)
+    assert form.kind == "cron" and form.fields_of["cron"]["cron"].value == "0 9 * * *"
+    assert form.fields_of["cron"]["day_or"].checked
     assert same_schedule(stored, {"type": "cron", "cron": "0 9 * * *"})
     assert not same_schedule(stored, {"type": "cron", "cron": "0 10 * * *"})
     assert same_schedule(None, None) and not same_schedule(stored, None)
+
+
+def test_every_installed_schedule_type_is_a_kind_with_the_inputs_of_its_schema() -> None:
+    form = form_values(None)
+    assert [value for value, _ in form.choices] == ["none", "cron", "interval", "rrule", "json"]
+    inputs = {item.field.input_name: item for item in form.inputs}
+    assert inputs["schedule_cron"].kinds == ["cron"] and inputs["schedule_day_or"].field.kind == "boolean"
+    assert inputs["schedule_interval"].field.kind == "number"
+    assert inputs["schedule_rrule"].field.kind == "multiline"
+    # one time zone input for the three types, after their own fields
+    assert inputs["schedule_timezone"].kinds == ["cron", "interval", "rrule"]
+    assert form.inputs[-1].field.input_name == "schedule_timezone"
 
 
 def test_runs_are_bucketed_per_hour_and_drawn_with_state_colours() -> None:

@@ -1,10 +1,11 @@
 """What the agent starts for one flow run: the deployment's infrastructure, overridden and prepared.
 
 The infrastructure is the deployment's saved block (``infrastructure_document_id``), else its
-anonymous ``infrastructure`` data, else an anonymous ``process`` block. The deployment's
-``infra_overrides`` are applied (dot paths, ``env.KEY``), then ``prepare_for_flow_run`` sets the run's
-id, the API to report to and labels. The API masks secret overrides (``env.AWS_SECRET_ACCESS_KEY``);
-the agent asks for their values explicitly, as it does for the secrets of saved blocks.
+anonymous ``infrastructure`` data, else an anonymous block of the default type
+(``SLUICE_DEFAULT_INFRASTRUCTURE``). The deployment's ``infra_overrides`` are applied (dot paths,
+``env.KEY``), then ``prepare_for_flow_run`` sets the run's id, the API to report to and labels. The
+API masks secret overrides (``env.AWS_SECRET_ACCESS_KEY``); the agent asks for their values
+explicitly, as it does for the secrets of saved blocks.
 """
 
 from __future__ import annotations

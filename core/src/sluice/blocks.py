@@ -60,7 +60,9 @@ class Block(BaseModel):
     """Base of every block type.
 
     Subclasses set ``block_type_slug`` (unique across plugins) and may set ``block_type_name``
-    (shown in the UI; default: the class name) and declare secret fields as ``SecretStr``.
+    (shown in the UI; default: the class name) and ``block_capabilities`` (what the core may ask of
+    the block: a storage block without ``put-directory`` is read-only, and ``build`` never uploads to
+    it), and declare secret fields as ``SecretStr``.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -342,6 +344,19 @@ class StorageBlock(Block):
         """Write one file; return its full path or URL."""
 
 
+#: The module the engine runs as: ``python -m sluice.engine``.
+ENGINE_MODULE = "sluice.engine"
+
+
+def engine_command(python: str | None = None) -> list[str]:
+    """The command that runs a flow run's engine: ``[python, "-m", "sluice.engine"]``.
+
+    :param python: the interpreter; default ``sys.executable``, the one the agent runs on, which has
+        Sluice installed (a bare ``python`` on the PATH may not). Give ``"python"`` for an image's own.
+    """
+    return [python or sys.executable, "-m", ENGINE_MODULE]
+
+
 class InfrastructureResult(BaseModel):
     """How a flow run's infrastructure ended: its identifier and exit code."""
 
@@ -364,8 +379,13 @@ class InfrastructureBlock(Block):
     stream_output: bool = True
 
     def default_command(self) -> list[str]:
-        """The command that starts the engine: ``python -m sluice.engine``."""
-        return ["python", "-m", "sluice.engine"]
+        """The command that starts the engine when ``command`` is unset: ``engine_command()``, the
+        engine run by the agent's own interpreter.
+
+        A block whose engine runs elsewhere (in a container image) overrides it, typically with
+        ``engine_command("python")``: the image's interpreter.
+        """
+        return engine_command()
 
     def write_output(self, line: str) -> None:
         """Write one line of the engine's output to the agent's stdout, prefixed with the run name.
@@ -433,8 +453,8 @@ def parse_block_slug(slug: str) -> tuple[str, str, str | None]:
     parts = slug.strip().strip("/").split("/", 2)
     if len(parts) < 2 or not all(parts[:2]):
         raise ConfigurationError(
-            f"invalid block slug {slug!r}: use 'block-type/block-name' or 'block-type/block-name/sub/path', "
-            "e.g. 's3/dev-bucket'"
+            f"invalid block slug {slug!r}: use 'block-type/block-name' or 'block-type/block-name/sub/path' "
+            "(the types: `sluice block type ls`)"
         )
     return parts[0], parts[1], (parts[2] if len(parts) == 3 and parts[2] else None)
 
@@ -446,7 +466,8 @@ BLOCK_KINDS = ("storage", "infrastructure", "supporting")
 def get_block_class(slug: str) -> type[Block]:
     """The block class for a type slug, among storage, infrastructure and supporting types.
 
-    An unknown slug raises ``UnknownSlugError`` saying which package to install.
+    An unknown slug raises ``UnknownSlugError`` saying what is installed (or which other kind the
+    slug is, a schedule type for one).
     """
     from sluice.errors import UnknownSlugError
     from sluice.plugins import get_plugin_manager, unknown_slug_message
@@ -456,8 +477,7 @@ def get_block_class(slug: str) -> type[Block]:
         found = manager.registry(kind).find(slug)  # a slug two plugins claim raises, naming both
         if found is not None:
             return found
-    known = sorted(s for kind in BLOCK_KINDS for s in manager.registry(kind).slugs())
-    raise UnknownSlugError(unknown_slug_message("block type", slug, known, manager))
+    raise UnknownSlugError(unknown_slug_message(BLOCK_KINDS, slug, manager))
 
 
 @dataclass(frozen=True)

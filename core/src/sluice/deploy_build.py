@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,34 +92,80 @@ def parse_parameters(
     return merged
 
 
-def schedule_from_options(
-    cron: str | None, interval: float | None, rrule: str | None, timezone: str | None
-) -> Schedule | None:
-    """The schedule given by ``--cron``, ``--interval`` or ``--rrule`` (at most one) and ``--timezone``.
+@dataclass(frozen=True)
+class ScheduleOption:
+    """A schedule given on the command line: by a plugin's shorthand (``--cron '0 9 * * *'``) or by
+    ``--schedule`` (a mapping with its type)."""
 
-    An option given an empty or zero value counts as given, so the schedule type explains what is
-    wrong with it (``--interval 0``) instead of the deployment silently getting no schedule.
+    #: How it was given, for messages: ``--cron``, ``--schedule``.
+    option: str
+    #: The schedule's JSON form, its ``type`` included (or its untyped key, for ``--schedule``).
+    data: dict[str, Any]
+
+
+#: The longest ``--schedule`` text read: a schedule is a few fields.
+MAX_SCHEDULE_OPTION_CHARS = 10_000
+
+
+def parse_schedule_option(text: str) -> ScheduleOption:
+    """``--schedule '{type: weekdays, at: "09:00"}'``: a YAML (or JSON) mapping naming a schedule type.
+
+    YAML anchors and aliases are refused (they can multiply a short text into a huge value), and so is
+    a text past ``MAX_SCHEDULE_OPTION_CHARS``; anything but a mapping raises ``ConfigurationError``.
     """
-    from sluice.schedules import schedule_from_dict
+    import yaml
 
-    options = (("cron", cron), ("interval", interval), ("rrule", rrule))
-    given = [(kind, value) for kind, value in options if value is not None]
+    example = "e.g. --schedule '{type: <type>, <field>: <value>}'"
+    if len(text) > MAX_SCHEDULE_OPTION_CHARS:
+        raise ConfigurationError(f"--schedule is longer than {MAX_SCHEDULE_OPTION_CHARS} characters")
+    try:
+        if any(isinstance(token, yaml.AliasToken | yaml.AnchorToken) for token in yaml.scan(text)):
+            raise ConfigurationError("--schedule: YAML anchors and aliases (& and *) are not accepted")
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigurationError(f"--schedule is not valid YAML or JSON ({problem}): {example}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"--schedule must be a mapping with the schedule's type and fields, {example}")
+    return ScheduleOption("--schedule", {str(key): value for key, value in data.items()})
+
+
+def schedule_from_options(
+    given: Iterable[ScheduleOption], timezone: str | None, choices: str = "--schedule"
+) -> Schedule | None:
+    """The one schedule given on the command line, with ``--timezone`` applied; None when none is.
+
+    :param given: the schedules given (an option given an empty or zero value counts, so the schedule
+        type explains what is wrong with it — ``--interval 0`` — instead of the deployment silently
+        getting no schedule).
+    :param choices: the options that give a schedule, for messages: ``--cron, --interval or --schedule``.
+    """
+    from sluice.schedules import schedule_from_dict, typed_schedule_data
+
+    given = list(given)
     if len(given) > 1:
-        raise ConfigurationError("give only one of --cron, --interval and --rrule")
+        raise ConfigurationError(f"give only one of {choices.replace(' or ', ' and ')}")
     if not given:
         if timezone is not None:
-            raise ConfigurationError("--timezone needs --cron, --interval or --rrule")
+            raise ConfigurationError(f"--timezone needs {choices}")
         return None
-    kind, value = given[0]
-    data: dict[str, Any] = {"type": kind, kind: value}
+    option = given[0]
+    data = dict(option.data)
     if timezone is not None:
+        own = data.get("timezone")
+        if own is not None and own != timezone:
+            raise ConfigurationError(
+                f"{option.option} says timezone {own!r} and --timezone says {timezone!r}: give the time zone once"
+            )
         data["timezone"] = timezone
-    return schedule_from_dict(data)
+    return schedule_from_dict(typed_schedule_data(data))
 
 
 def resolve_infrastructure(infra_type: str | None, infra_block: str | None) -> InfrastructureBlock:
-    """``-i process`` (a fresh block of that type), ``-ib process/name`` (a saved one), or an anonymous process."""
+    """``-i TYPE`` (a fresh block of that type), ``-ib TYPE/NAME`` (a saved one), or an anonymous block of
+    the default type (``SLUICE_DEFAULT_INFRASTRUCTURE``)."""
     from sluice.blocks import parse_block_slug
+    from sluice.deployments import default_infrastructure
     from sluice.plugins import get_registry
 
     if infra_type and infra_block:
@@ -129,7 +176,7 @@ def resolve_infrastructure(infra_type: str | None, infra_block: str | None) -> I
         if extra:
             raise ConfigurationError(f"--infra-block {infra_block!r}: use 'type/name' (no sub-path)")
         return registry.get(slug).load(name)
-    return registry.get(infra_type or "process")()
+    return registry.get(infra_type)() if infra_type else default_infrastructure()
 
 
 def resolve_storage(storage_block: str | None) -> tuple[StorageBlock | None, str | None]:

@@ -49,7 +49,7 @@ PREFECT_ENGINE_COMMANDS = (["python", "-m", "prefect.engine"], ["python3", "-m",
 
 COMMENTS = {
     "work_queue_name": "# The work queue that will handle this deployment's runs",
-    "schedule": "# When runs are created: a cron, interval or rrule schedule (null: only on demand)",
+    "schedule": "# When runs are created: a schedule with its type (null: only on demand)",
     "schedules": "# Several schedules, each {schedule, active, id}: replaces the server's list when given",
     "max_lateness": "# Seconds after which a run that has not started is cancelled (null: never)",
     "concurrency_limit": "# At most this many runs of the deployment at once (null: no limit)",
@@ -134,13 +134,11 @@ def _job_variables_as_overrides(data: dict[str, Any], source: str) -> dict[str, 
 
 
 def normalise_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
-    """A schedule with its ``type``: Prefect 2 writes ``{cron: ...}``, ``{interval: ...}`` or ``{rrule: ...}``."""
-    result = dict(schedule)
-    if "type" not in result:
-        for kind in ("cron", "interval", "rrule"):
-            if kind in result:
-                result["type"] = kind
-                break
+    """A schedule with its ``type``: Prefect 2 writes none (``{cron: ...}``); the installed schedule
+    type whose ``untyped_key`` the schedule holds is its type (``sluice.schedules.typed_schedule_data``)."""
+    from sluice.schedules import typed_schedule_data
+
+    result = typed_schedule_data(schedule)
     if result.get("timezone") is None:
         result.pop("timezone", None)  # Prefect writes null for "the default"
     return result
@@ -153,5 +151,5 @@ def split_block_data(data: dict[str, Any], what: str) -> tuple[str, dict[str, An
     slug = meta.get("_block_type_slug") or meta.get("block_type_slug") or fields.get("type")
     if not isinstance(slug, str) or not slug:
         where = f"{what}: " if what else ""
-        raise ConfigurationError(f"{where}give the block type as 'type: <slug>' (e.g. 'type: process')")
+        raise ConfigurationError(f"{where}give the block type as 'type: <slug>' (the slugs: `sluice block type ls`)")
     return slug, fields, meta

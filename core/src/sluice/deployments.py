@@ -70,7 +70,7 @@ class DeploymentSchedule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schedule: Schedule = Field(description="A cron, interval or rrule schedule, with its type.")
+    schedule: Schedule = Field(description="A schedule of any installed type, with its type.")
     active: bool = Field(default=True, description="Whether this schedule creates runs.")
     id: UUID | None = Field(default=None, description="The entry's id on the server.")
 
@@ -111,7 +111,9 @@ class Deployment(BaseModel):
     infra_overrides: dict[str, Any] = Field(
         default_factory=dict, description="Dot paths, e.g. env.KEY: value (or a list of 'env.KEY=value')."
     )
-    infrastructure: InfrastructureBlock | None = Field(default=None, description="Default: an anonymous process.")
+    infrastructure: InfrastructureBlock | None = Field(
+        default=None, description="Default: an anonymous block of the type SLUICE_DEFAULT_INFRASTRUCTURE names."
+    )
     flow_name: str | None = Field(default=None, description="The flow's name.")
     manifest_path: str | None = Field(default=None, description="Kept for Prefect 2 compatibility.")
     storage: StorageBlock | None = Field(default=None, description="Where the code is; None: the local path.")
@@ -440,10 +442,25 @@ def with_saved_secrets(block: BlockT) -> BlockT:
 
 
 def default_infrastructure() -> InfrastructureBlock:
-    """An anonymous ``process`` block, the infrastructure of a deployment that names none."""
-    from sluice.plugins import get_registry
+    """An anonymous block of the type ``SLUICE_DEFAULT_INFRASTRUCTURE`` names: the infrastructure of a
+    deployment that names none.
 
-    return get_registry("infrastructure").get("process")()
+    A type that is not installed raises ``UnknownSlugError`` saying so, what is installed, and to
+    install a plugin that provides it or set ``SLUICE_DEFAULT_INFRASTRUCTURE`` to an installed type.
+    """
+    from sluice.errors import UnknownSlugError
+    from sluice.plugins import get_registry
+    from sluice.settings import get_settings
+
+    slug = get_settings().default_infrastructure
+    try:
+        cls = get_registry("infrastructure").get(slug)
+    except UnknownSlugError as exc:
+        raise UnknownSlugError(
+            f"{str(exc).rstrip('.')}. It is the default infrastructure type (SLUICE_DEFAULT_INFRASTRUCTURE), "
+            "used when a deployment names none: set it to an installed type, or give one with -i/-ib."
+        ) from None
+    return cls()
 
 
 def block_to_data(block: Block) -> dict[str, Any]:

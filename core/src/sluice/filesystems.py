@@ -1,7 +1,9 @@
-"""Storage block classes by name: ``from sluice.filesystems import S3`` works when ``sluice-s3`` is installed.
+"""Storage block classes by name: ``from sluice.filesystems import S3`` works when a plugin registers a
+storage block class called ``S3``.
 
 Nothing is defined here: a name is looked up, on first use, among the storage block types the
-installed plugins register, by class name. An unknown name lists the available ones.
+installed plugins register, by class name. An unknown name lists the available ones. Plugin authors
+import from ``sluice.storage`` instead: this module is for users of the blocks.
 """
 
 from __future__ import annotations
@@ -9,17 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from sluice.errors import UnknownSlugError
-
-# Class name -> distribution, for the first-party blocks, so the error says what to install.
-_FIRST_PARTY = {
-    "LocalFileSystem": "sluice-local",
-    "RemoteFileSystem": "sluice-remote-fs",
-    "S3": "sluice-s3",
-    "GCS": "sluice-gcs",
-    "Azure": "sluice-azure",
-    "SMB": "sluice-smb",
-    "GitHub": "sluice-github",
-}
 
 
 def available() -> dict[str, type[Any]]:
@@ -37,8 +28,10 @@ def __getattr__(name: str) -> Any:
     if name in classes:
         return classes[name]
     known = ", ".join(sorted(classes)) or "none"
-    hint = f" Install it with `pip install {_FIRST_PARTY[name]}`." if name in _FIRST_PARTY else ""
-    raise UnknownStorageClassError(f"No storage block class {name!r} is installed (available: {known}).{hint}")
+    raise UnknownStorageClassError(
+        f"No storage block class {name!r} is installed (available: {known}); install a plugin that provides it "
+        "(see `sluice plugins ls`)."
+    )
 
 
 class UnknownStorageClassError(UnknownSlugError, ImportError):

@@ -41,9 +41,10 @@ def register_storage_blocks(register: Register) -> None:
     """Register storage block types: where a deployment's code is kept.
 
     :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
-        ``sluice.blocks.StorageBlock`` and define a unique ``block_type_slug``. A plain
-        ``sluice.blocks.Block`` subclass (a login the storage uses) is accepted too and registered as
-        a *supporting* block type: saveable and referenced by ``type/name``.
+        ``sluice.storage.StorageBlock`` (``sluice.storage.FsspecStorageBlock`` does the work for an
+        fsspec file system) and define a unique ``block_type_slug``. A plain ``sluice.storage.Block``
+        subclass (a login the storage uses) is accepted too and registered as a *supporting* block
+        type: saveable and referenced by ``type/name``.
     :returns: nothing; the return value is ignored.
 
     Called once, the first time any storage type is looked up. An invalid class (not a
@@ -58,9 +59,10 @@ def register_infrastructure_blocks(register: Register) -> None:
     """Register infrastructure block types: where and how a flow run is started.
 
     :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
-        ``sluice.blocks.InfrastructureBlock`` and define a unique ``block_type_slug``. A plain
-        ``sluice.blocks.Block`` subclass (a registry login, a cluster config) is accepted too and
-        registered as a *supporting* block type: saveable and referenced by ``type/name``.
+        ``sluice.infrastructure.InfrastructureBlock`` (``SubprocessInfrastructure`` is a ready base
+        for a local process) and define a unique ``block_type_slug``. A plain
+        ``sluice.infrastructure.Block`` subclass (a registry login, a cluster config) is accepted too
+        and registered as a *supporting* block type: saveable and referenced by ``type/name``.
     :returns: nothing; the return value is ignored.
 
     Called once, the first time any infrastructure type is looked up.
@@ -72,7 +74,8 @@ def register_schedules(register: Register) -> None:
     """Register schedule types: when a deployment's runs are created.
 
     :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
-        ``sluice.schedules.Schedule`` and declare ``type: Literal["<slug>"] = "<slug>"``.
+        ``sluice.schedules.Schedule`` and declare ``type: Literal["<slug>"] = "<slug>"``; its
+        ``shorthands`` (command-line options) and ``untyped_key`` are checked too.
     :returns: nothing; the return value is ignored.
 
     Called once, the first time any schedule type is looked up (for example by
@@ -99,8 +102,9 @@ def register_services(register: Register) -> None:
     """Register background services of the API server: loops such as the scheduler.
 
     :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
-        ``sluice.server.services.Service``, set a unique ``name`` and ``loop_seconds``, and implement
-        ``async run_once()``. It is built as ``cls(database, settings)`` when the server starts.
+        ``sluice.services.Service``, set a unique ``name`` and ``loop_seconds``, and implement
+        ``async run_once()``. It is built as ``cls(settings)`` when the server starts and reaches the
+        server's data through ``self.client()``.
     :returns: nothing; the return value is ignored.
 
     Called once, the first time the services are needed: ``sluice server start`` (unless

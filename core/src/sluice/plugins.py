@@ -43,7 +43,6 @@ __all__ = [
     "Registry",
     "get_plugin_manager",
     "get_registry",
-    "package_for_slug",
     "set_plugin_manager",
     "unknown_slug_message",
     "use_plugin_manager",
@@ -51,31 +50,9 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "sluice"
 
-# The first-party distribution that provides each slug, for "install X" messages. A slug not listed
-# here is assumed to come from ``sluice-<slug>``.
-PACKAGE_FOR_SLUG: dict[str, str] = {
-    "local-file-system": "sluice-local",
-    "remote-file-system": "sluice-remote-fs",
-    "s3": "sluice-s3",
-    "gcs": "sluice-gcs",
-    "azure": "sluice-azure",
-    "smb": "sluice-smb",
-    "github": "sluice-github",
-    "process": "sluice-process",
-    "docker-container": "sluice-docker",
-    "docker-registry": "sluice-docker",
-    "kubernetes-job": "sluice-kubernetes",
-    "kubernetes-cluster-config": "sluice-kubernetes",
-    "cron": "sluice-cron",
-    "interval": "sluice-interval",
-    "rrule": "sluice-rrule",
-    "sql": "sluice-queue-sql",
-}
-
-
-def package_for_slug(slug: str) -> str:
-    """The distribution to install for a slug: ``sluice-s3`` for ``s3``."""
-    return PACKAGE_FOR_SLUG.get(slug, f"sluice-{slug}")
+#: Kinds an unknown slug is looked for among, to say "it is a storage block type, not ...". Services are
+#: left out: their names are not slugs a user types.
+_KINDS_USERS_NAME = ("storage", "infrastructure", "supporting", "schedule", "queue_backend")
 
 
 class PluginLoadWarning(UserWarning):
@@ -129,18 +106,45 @@ class PluginInfo:
         }
 
 
-def unknown_slug_message(describe: str, slug: str, known: list[str], manager: PluginManager) -> str:
-    """``Unknown <kind> '<slug>'``: what to install, what is installed, and which plugins are broken."""
-    message = (
-        f"Unknown {describe} '{slug}': install it with `pip install {package_for_slug(slug)}` "
-        f"(installed: {', '.join(known) or 'none'}; see `sluice plugins ls`)."
-    )
+def unknown_slug_message(kinds: tuple[str, ...], slug: str, manager: PluginManager) -> str:
+    """``Unknown <kind> '<slug>'``: that no installed plugin provides it (or which other kind it is),
+    what is installed, where to look, and which plugins are broken.
+
+    :param kinds: the kinds the slug was looked for in (``("infrastructure",)``; the three block
+        kinds for "a block type"). The message names the first one's description, or "block type".
+    """
+    describe = KINDS[kinds[0]].describe if len(kinds) == 1 else "block type"
+    known = sorted(found for kind in kinds for found in manager.registry(kind).slugs())
+    installed = f"installed: {', '.join(known) or 'none'}; see `sluice plugins ls`"
+    other = _other_kind_of(slug, kinds, manager)
+    if other is not None:
+        reason = f"it is {_article(other)} {other}, not {_article(describe)} {describe}"
+    else:
+        reason = "no installed plugin provides it; install a plugin that provides it"
+    message = f"Unknown {describe} '{slug}': {reason} ({installed})."
     broken = manager.failures
     if broken:
         message += " Broken plugins: " + "; ".join(
             f"{info.distribution} {info.version} ({info.error})" for info in broken
         )
     return message
+
+
+def _other_kind_of(slug: str, searched: tuple[str, ...], manager: PluginManager) -> str | None:
+    """The description of another kind that serves ``slug`` (a storage type given as infrastructure), or None."""
+    for kind in _KINDS_USERS_NAME:
+        if kind in searched:
+            continue
+        try:
+            if slug in manager.registry(kind):
+                return KINDS[kind].describe
+        except Exception:  # looking further is a courtesy: a kind that cannot be read is skipped
+            continue
+    return None
+
+
+def _article(words: str) -> str:
+    return "an" if words[:1] in "aeiou" else "a"
 
 
 class HookStage(Protocol):

@@ -91,8 +91,19 @@ def _supporting_check(cls: type[Any]) -> None:
         raise PluginError(f"{cls!r} is not a supporting block type (a sluice.blocks.Block subclass)")
 
 
+def _schedule_check(cls: type[Any]) -> None:
+    """A ``Schedule`` subclass whose shorthands and untyped key are well formed."""
+    from sluice.schedules import check_declarations
+
+    _subclass_check("sluice.schedules", "Schedule")(cls)
+    try:
+        check_declarations(cls)
+    except ValueError as exc:
+        raise PluginError(str(exc)) from None
+
+
 def _service_slug(cls: type[Any]) -> str:
-    from sluice.server.services.base import Service
+    from sluice.services import Service
 
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name or name == Service.name:
@@ -137,7 +148,7 @@ KINDS: dict[str, Kind] = {
         "register_schedules",
         "schedule type",
         _schedule_slug,
-        _subclass_check("sluice.schedules", "Schedule"),
+        _schedule_check,
     ),
     "queue_backend": Kind(
         "queue_backend",
@@ -151,7 +162,7 @@ KINDS: dict[str, Kind] = {
         "register_services",
         "service",
         _service_slug,
-        _subclass_check("sluice.server.services.base", "Service"),
+        _subclass_check("sluice.services", "Service"),
     ),
 }
 
@@ -225,14 +236,14 @@ class Registry:
         )
 
     def get(self, slug: str) -> type[Any]:
-        """The class registered under ``slug``; an unknown slug says which package to install, a slug
-        two plugins claim names both."""
+        """The class registered under ``slug``; an unknown slug raises ``UnknownSlugError`` saying which
+        kind is missing and what is installed, a slug two plugins claim ``DuplicateSlugError`` naming both."""
         found = self.find(slug)
         if found is not None:
             return found
         from sluice.plugins import unknown_slug_message
 
-        raise UnknownSlugError(unknown_slug_message(self.kind.describe, slug, self.slugs(), self._manager))
+        raise UnknownSlugError(unknown_slug_message((self.kind.name,), slug, self._manager))
 
     def find(self, slug: str) -> type[Any] | None:
         """The class registered under ``slug``, or None; a slug two plugins claim raises

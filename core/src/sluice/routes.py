@@ -7,6 +7,9 @@ With ``SLUICE_API_KEY`` set on the server, every route a plugin adds needs the k
 - ``add_authenticator(app, authenticate, challenge)`` accepts another proof on the plugin routes (the
   web UI's login cookie), and may answer a refused request itself (a redirect to a login page).
 
+``app_secret(app, purpose)`` gives a plugin a secret of its own for the app (to sign its cookies), the
+same on every replica that shares the server's encryption key.
+
 ``/api`` accepts the key only: a cookie there would let any page a user visits send API requests
 in their name. Nothing here imports FastAPI until called.
 """
@@ -22,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from fastapi import FastAPI
     from starlette.requests import HTTPConnection
     from starlette.responses import Response
+
+__all__ = ["add_authenticator", "app_secret", "public"]  # the rest serves the server (``sluice.server.auth``)
 
 T = TypeVar("T")
 
@@ -85,6 +90,21 @@ def add_authenticator(
     (a redirect to a login page) instead of the 401. Never consulted for ``/api``.
     """
     authenticators(app).append(Authenticator(authenticate, challenge))
+
+
+def app_secret(app: Any, purpose: str) -> str:
+    """A secret for ``purpose`` (``"acme-sessions"``), derived from the server's encryption key.
+
+    The same on every replica sharing ``SLUICE_ENCRYPTION_KEY`` (or ``$SLUICE_HOME/encryption.key``),
+    different for every purpose, and useless to recover the key: sign your plugin's cookies with it.
+    Call it with the FastAPI app the routes belong to (``request.app``). Returns 64 hex characters.
+    """
+    import hashlib
+    import hmac
+
+    from sluice.server.encryption import load_key
+
+    return hmac.new(load_key(app.state.settings), purpose.encode(), hashlib.sha256).hexdigest()
 
 
 def authenticators(app: Any) -> list[Authenticator]:

@@ -1,9 +1,18 @@
-"""The ``Schedule`` base class, shared time-zone rules, and building a schedule from its JSON form.
+"""Schedules: the whole contract of a schedule plugin, and building a schedule from its JSON form.
 
-Concrete schedule types (cron, interval, rrule, …) come from plugins through the
-``register_schedules`` hook. Each is a pydantic model with a ``type`` discriminator:
+A plugin that adds a schedule type (``register_schedules``) imports from here only:
 
-    >>> schedule_from_dict({"type": "cron", "cron": "0 9 * * *", "timezone": "Europe/London"})
+- ``Schedule``, the base: a pydantic model with a ``type`` discriminator, ``get_dates`` and
+  ``describe``; it may declare command-line ``shorthands`` (``Shorthand``: ``--every 15m`` for its
+  ``every`` field) and an ``untyped_key`` (the key that identifies its form without a ``type``, as
+  Prefect 2 writes schedules);
+- the wall-clock helpers ``wall_clock_dates``, ``resolve_local_time``, ``is_first_occurrence`` and
+  ``get_timezone``; ``timedelta_words`` for ``describe``;
+- the budget helpers ``scanner``, ``note_scanned``, ``current_budget`` and their errors
+  (``ScheduleBudgetExceeded``, ``DatesOutOfRange``, ``ConfigurationError``);
+- ``schedule_from_dict``, ``schedule_types`` and ``format_validation_error``.
+
+    >>> schedule_from_dict({"type": "weekdays", "at": "09:00", "timezone": "Europe/London"})
 
 One DST rule applies to every schedule that works in local wall-clock time (RFC 5545's): a local
 time inside a spring-forward gap fires at the same offset after the gap (02:30 becomes 03:30 that
@@ -20,8 +29,10 @@ from __future__ import annotations
 
 import functools
 import heapq
+import re
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,25 +40,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from sluice.errors import ConfigurationError
-from sluice.schedule_budget import (
-    Computation,
-    ScheduleBudget,
-    ScheduleBudgetExceeded,
-    ScheduleComputationStopped,
-    current_budget,
-    note_scanned,
-    scanner,
-    schedule_budget,
-    stop_schedule_computations,
-)
+from sluice.schedule_budget import Computation as _Computation
+from sluice.schedule_budget import ScheduleBudgetExceeded, current_budget, note_scanned, scanner
 
 __all__ = [
-    "Computation",
+    "CHECKED_DATES",
+    "ConfigurationError",
     "DatesOutOfRange",
     "Schedule",
-    "ScheduleBudget",
     "ScheduleBudgetExceeded",
-    "ScheduleComputationStopped",
+    "Shorthand",
+    "check_declarations",
     "check_next_dates",
     "current_budget",
     "format_validation_error",
@@ -56,14 +59,14 @@ __all__ = [
     "note_scanned",
     "resolve_local_time",
     "scanner",
-    "schedule_budget",
     "schedule_from_dict",
-    "stop_schedule_computations",
+    "schedule_types",
     "timedelta_words",
+    "typed_schedule_data",
     "wall_clock_dates",
 ]
 
-#: How many next dates ``check_next_dates`` asks for.
+#: How many next dates ``check_next_dates`` asks for (the check a server makes before storing a schedule).
 CHECKED_DATES = 10
 
 
@@ -102,6 +105,61 @@ def is_first_occurrence(aware: datetime) -> bool:
     return first == aware.astimezone(UTC)
 
 
+#: The value types a shorthand option may take.
+_SHORTHAND_TYPES: tuple[type, ...] = (str, int, float)
+#: Options the CLI keeps for itself: a shorthand may not take them.
+_RESERVED_OPTIONS = frozenset({"--schedule", "--timezone", "--help"})
+_OPTION_NAME = re.compile(r"^--[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Shorthand:
+    """A command-line option that gives a schedule of one type by one of its fields.
+
+    ``Shorthand("--every", field="every", type=str, help="Run every DURATION, e.g. '15m'.")`` on a
+    schedule type ``pulse`` makes ``sluice deployment build ... --every 15m`` mean the schedule
+    ``{"type": "pulse", "every": "15m"}`` (``--timezone`` adds its time zone). ``build`` and
+    ``set-schedule`` offer every installed type's shorthands; an option another type (or the command
+    itself) already uses is left out, with a warning.
+    """
+
+    #: The option, ``--`` and lowercase words joined by ``-``: ``--every``.
+    option: str
+    #: The schedule field its value fills.
+    field: str
+    #: ``str``, ``int`` or ``float``: what the command line accepts (the schedule still validates it).
+    type: type = str
+    #: One line for ``--help``.
+    help: str = ""
+
+
+def check_declarations(cls: type[Schedule]) -> None:
+    """Raise ``ValueError`` when ``cls.shorthands`` or ``cls.untyped_key`` are not well formed: what
+    registration checks (call it in a plugin's tests). A shorthand's option is ``--`` and lowercase
+    words joined by ``-``, not ``--schedule``, ``--timezone`` or ``--help``; it fills a field of the
+    type and its value type is ``str``, ``int`` or ``float``; the untyped key is a field of the type."""
+    fields = set(cls.model_fields) - {"type"}
+    shorthands = cls.shorthands
+    if not isinstance(shorthands, tuple | list):
+        raise ValueError(f"{cls.__qualname__}.shorthands must be a tuple of sluice.schedules.Shorthand")
+    for shorthand in shorthands:
+        if not isinstance(shorthand, Shorthand):
+            raise ValueError(f"{cls.__qualname__}.shorthands holds {shorthand!r}, not a sluice.schedules.Shorthand")
+        if not isinstance(shorthand.option, str) or not _OPTION_NAME.match(shorthand.option):
+            raise ValueError(f"shorthand option {shorthand.option!r} must look like '--word' or '--two-words'")
+        if shorthand.option in _RESERVED_OPTIONS:
+            raise ValueError(f"shorthand option {shorthand.option} is the CLI's own")
+        if shorthand.field not in fields:
+            raise ValueError(
+                f"shorthand {shorthand.option} fills {shorthand.field!r}, which is not a field of the type"
+            )
+        if shorthand.type not in _SHORTHAND_TYPES:
+            raise ValueError(f"shorthand {shorthand.option} has type {shorthand.type!r}: use str, int or float")
+    key = cls.untyped_key
+    if key is not None and key not in fields:
+        raise ValueError(f"{cls.__qualname__}.untyped_key {key!r} is not a field of the type")
+
+
 class Schedule(BaseModel):
     """Base of every schedule type.
 
@@ -116,8 +174,13 @@ class Schedule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: Whether the schedule's times are in local wall-clock time (cron, rrule, long intervals).
+    #: Whether the schedule's times are in local wall-clock time (most are; exact elapsed time is not).
     wall_clock: ClassVar[bool] = True
+    #: Command-line options that give a schedule of this type by one field (see ``Shorthand``).
+    shorthands: ClassVar[tuple[Shorthand, ...]] = ()
+    #: The field whose key identifies this type's form when it comes without a ``type``: Prefect 2
+    #: writes ``{cron: "0 9 * * *"}``. None: the type is always given.
+    untyped_key: ClassVar[str | None] = None
 
     timezone: str | None = None
 
@@ -178,7 +241,7 @@ def _budgeted(get_dates: Callable[..., list[datetime]]) -> Callable[..., list[da
     @functools.wraps(get_dates)
     def budgeted(self: Schedule, *args: Any, **kwargs: Any) -> list[datetime]:
         try:
-            return Computation().run(get_dates, self, *args, **kwargs)
+            return _Computation().run(get_dates, self, *args, **kwargs)
         except ScheduleBudgetExceeded as exc:
             raise exc.about(self.error_subject(), self.budget_advice()) from None
         except OverflowError:
@@ -353,21 +416,49 @@ def _offset_at_wall(naive: datetime, zone: tzinfo) -> timedelta:
     return zone.utcoffset(naive) or timedelta(0)
 
 
+def schedule_types() -> dict[str, type[Schedule]]:
+    """Every installed schedule type by slug (a slug two plugins claim is left out)."""
+    from sluice.plugins import get_registry
+
+    return {entry.slug: entry.cls for entry in get_registry("schedule").entries()}
+
+
+def typed_schedule_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with its ``type``: given, or found from the installed type whose ``untyped_key`` it holds.
+
+    Prefect 2 writes ``{cron: "0 9 * * *", timezone: ...}`` without a type; the type that declares the
+    key ``cron`` as its ``untyped_key`` reads it. Data that holds no such key is returned as it is (and
+    ``schedule_from_dict`` says it needs a type); one that holds the keys of two types raises
+    ``ConfigurationError``.
+    """
+    result = dict(data)
+    if "type" in result:
+        return result
+    matches = sorted(slug for slug, cls in schedule_types().items() if cls.untyped_key and cls.untyped_key in result)
+    if len(matches) > 1:
+        raise ConfigurationError(
+            f"a schedule without a 'type' may be {' or '.join(matches)}: give its type, e.g. 'type: {matches[0]}'"
+        )
+    return {"type": matches[0], **result} if matches else result
+
+
 def schedule_from_dict(data: dict[str, Any]) -> Schedule:
     """Build the registered schedule type named by ``data["type"]`` from its JSON form.
 
-    An unknown type says which package to install; an invalid spec raises ``ConfigurationError``
-    with pydantic's message, which quotes the bad part. A validator that computes dates (the rrule
-    type checks that its rule can fire) may raise ``ScheduleBudgetExceeded``, which is raised as it
-    is; a date outside the years 1-9999 raises ``DatesOutOfRange``.
+    An unknown type says which kind is missing and what is installed; an invalid spec raises
+    ``ConfigurationError`` with pydantic's message, which quotes the bad part. A validator that
+    computes dates may raise ``ScheduleBudgetExceeded``, which is raised as it is; a date outside the
+    years 1-9999 raises ``DatesOutOfRange``.
     """
     from pydantic import ValidationError
 
     from sluice.plugins import get_registry
 
     if not isinstance(data, dict) or "type" not in data:
+        installed = ", ".join(sorted(schedule_types())) or "none; see `sluice plugins ls`"
         raise ConfigurationError(
-            "a schedule needs a 'type' (cron, interval or rrule), e.g. {'type': 'cron', 'cron': '0 9 * * *'}"
+            f"a schedule needs a 'type' naming its schedule type (installed: {installed}), "
+            "e.g. {'type': '<type>', '<field>': '<value>'}"
         )
     cls = get_registry("schedule").get(str(data["type"]))
     try:

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default=15.0, ge=0, description="A SCHEDULED run this many seconds past its start time is renamed Late."
     )
     queue_backend: str = Field(default="sql", description="Slug of the queue backend the server claims runs with.")
+    default_infrastructure: str = Field(
+        default="process",
+        description="Slug of the infrastructure type a deployment that names none runs on (`build` without "
+        "-i/-ib, a deployment.yaml without `infrastructure`).",
+    )
     agent_heartbeat_timeout: float = Field(
         default=90.0, description="Server: seconds without a heartbeat after which an agent's runs are CRASHED."
     )

@@ -1,12 +1,26 @@
-"""``FsspecStorageBlock``: the four storage methods written once, on top of an fsspec file system.
+"""Storage: the whole contract of a storage plugin, and ``FsspecStorageBlock``, the four storage methods
+written once on top of an fsspec file system.
 
-A storage plugin subclasses it and says three things: which fsspec file system to open
+A plugin that adds a storage type (``register_storage_blocks``) imports from here only:
+
+- ``StorageBlock`` (the base: ``put_directory``, ``get_directory``, ``read_path``, ``write_path``)
+  and ``FsspecStorageBlock`` (all four done for any fsspec file system);
+- ``plan_upload`` (and its ``UploadPlan``) for a block that uploads trees itself: which files, by the
+  ignore file and the symlink rules every block follows; ``Progress``, the progress callback type;
+- ``relative_parts`` (a path under a block's base; ``..`` and absolute paths refused),
+  ``strip_userinfo``, ``mask_settings``, ``secret_values_in``, ``looks_secret``, ``MASK`` and
+  ``describe_library_error``: messages without secrets;
+- ``StorageError``, ``UnsafeSymlinkError``, ``ConfigurationError``;
+- ``Block`` and ``BlockReference`` for supporting blocks (a login the storage uses);
+- ``storage_block_types()``: the installed storage types by slug.
+
+A subclass of ``FsspecStorageBlock`` says three things: which fsspec file system to open
 (``open_filesystem``), where the block's files live in it (``base_path``) and how to show that place to
 a human (``display_url``, never with a secret in it). This class then uploads and downloads trees,
 reads and writes single files, refuses paths that escape the base (on a file system of this machine,
-through symbolic links too), reports progress, and turns every
-library error (wrong credentials, a missing bucket, an unreachable host, a missing library) into one
-``StorageError`` that names the block type and the URL.
+through symbolic links too), reports progress, and turns every library error (wrong credentials, a
+missing bucket, an unreachable host, a missing library) into one ``StorageError`` that names the block
+type and the URL.
 
 fsspec and the plugins' SDKs are imported inside the methods, never at import time.
 """
@@ -23,29 +37,49 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
 
-from sluice.blocks import MASK, Progress, StorageBlock, looks_secret
-from sluice.errors import SluiceError, StorageError, UnsafeSymlinkError
+from sluice.blocks import MASK, Block, BlockReference, Progress, StorageBlock, looks_secret
+from sluice.errors import ConfigurationError, SluiceError, StorageError, UnsafeSymlinkError
+from sluice.ignore import UploadPlan, plan_upload
 
 if TYPE_CHECKING:  # pragma: no cover
     from fsspec import AbstractFileSystem
 
-#: fsspec protocols of object stores: no real folders, so none are created (``makedirs`` on s3fs
-#: would even create a missing bucket, hiding a typo).
-OBJECT_STORE_PROTOCOLS: frozenset[str] = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+__all__ = [
+    "MASK",
+    "Block",
+    "BlockReference",
+    "ConfigurationError",
+    "FsspecStorageBlock",
+    "Progress",
+    "StorageBlock",
+    "StorageError",
+    "UnsafeSymlinkError",
+    "UploadPlan",
+    "describe_library_error",
+    "looks_secret",
+    "mask_settings",
+    "plan_upload",
+    "relative_parts",
+    "secret_values_in",
+    "storage_block_types",
+    "strip_userinfo",
+]
 
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
 
-def is_secret_key(name: str) -> bool:
-    """True for a settings key whose value must be masked (``sluice.blocks.looks_secret``)."""
-    return looks_secret(name)
+def storage_block_types() -> dict[str, type[StorageBlock]]:
+    """Every installed storage block type by slug (a slug two plugins claim is left out)."""
+    from sluice.plugins import get_registry
+
+    return {entry.slug: entry.cls for entry in get_registry("storage").entries()}
 
 
 def mask_settings(settings: Any) -> Any:
     """A copy of ``settings`` with the values of secret-looking keys replaced by the mask, recursively."""
     if isinstance(settings, Mapping):
         return {
-            key: (MASK if is_secret_key(str(key)) and value not in (None, "") else mask_settings(value))
+            key: (MASK if looks_secret(str(key)) and value not in (None, "") else mask_settings(value))
             for key, value in settings.items()
         }
     if isinstance(settings, list | tuple):
@@ -58,7 +92,7 @@ def secret_values_in(settings: Any) -> list[str]:
     found: list[str] = []
     if isinstance(settings, Mapping):
         for key, value in settings.items():
-            if is_secret_key(str(key)) and isinstance(value, str | SecretStr):
+            if looks_secret(str(key)) and isinstance(value, str | SecretStr):
                 text = value.get_secret_value() if isinstance(value, SecretStr) else value
                 if text:
                     found.append(text)
@@ -75,7 +109,7 @@ def strip_userinfo(url: str) -> str:
     return _URL_USERINFO.sub(r"\g<scheme>", url)
 
 
-def is_local_filesystem(filesystem: AbstractFileSystem) -> bool:
+def _is_local_filesystem(filesystem: AbstractFileSystem) -> bool:
     """True for fsspec's file system of this machine's disks (``file://``), where symbolic links exist."""
     protocols = filesystem.protocol if isinstance(filesystem.protocol, tuple | list) else (filesystem.protocol,)
     return any(protocol in ("file", "local") for protocol in protocols)
@@ -160,8 +194,11 @@ class FsspecStorageBlock(StorageBlock):
 
     #: The import name of the library ``open_filesystem`` needs (``s3fs``); checked first.
     required_library: ClassVar[str | None] = None
-    #: What to install when it is missing, e.g. ``pip install sluice-s3``.
+    #: What to install when it is missing, e.g. ``pip install acme-sluice-ftp``.
     install_hint: ClassVar[str | None] = None
+    #: True for an object store (buckets, containers): it has no real folders, so none are made before
+    #: a write (making one could even create a missing bucket, hiding a typo).
+    object_store: ClassVar[bool] = False
 
     # -- what a subclass provides ----------------------------------------------------------------
 
@@ -191,9 +228,8 @@ class FsspecStorageBlock(StorageBlock):
         return self.install_hint
 
     def creates_folders(self, filesystem: AbstractFileSystem) -> bool:
-        """Whether parent folders must be made before writing (False for object stores)."""
-        protocols = filesystem.protocol if isinstance(filesystem.protocol, tuple | list) else (filesystem.protocol,)
-        return not any(protocol in OBJECT_STORE_PROTOCOLS for protocol in protocols)
+        """Whether parent folders must be made before writing: not for an ``object_store``."""
+        return not self.object_store
 
     # -- error handling --------------------------------------------------------------------------
 
@@ -269,7 +305,7 @@ class FsspecStorageBlock(StorageBlock):
         disk (the folder every read and write must stay in), else None (an object store has no links)."""
         from sluice.file_tree import resolved
 
-        if not is_local_filesystem(filesystem):
+        if not _is_local_filesystem(filesystem):
             return None
         return resolved(self._root(filesystem) or "/")
 

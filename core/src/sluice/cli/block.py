@@ -127,7 +127,7 @@ def list_blocks(
 
 @app.command("create")
 def create(
-    block_type: str = typer.Argument(..., help="The block type slug, e.g. 's3' (see `sluice block type ls`)."),
+    block_type: str = typer.Argument(..., help="The block type slug (see `sluice block type ls`)."),
     name: str = typer.Argument(..., help="The name to save it under."),
     values: list[str] = typer.Option([], "--set", help="field=value (dots reach into dicts: settings.region=x)."),
     from_env: list[str] = typer.Option([], "--set-env", help="field=ENVVAR: read the value from an env variable."),
@@ -218,13 +218,13 @@ def _is_block_reference(cls: type[Any], path: str, value: Any) -> bool:
 
 
 def _refuse_secret_on_command_line(cls: type[Any], path: str) -> None:
+    from sluice.blocks import looks_secret
     from sluice.errors import ConfigurationError
-    from sluice.storage import is_secret_key
 
     for secret in cls.secret_fields():
         holds_secret = path == secret or secret.startswith(f"{path}.")  # the secret, or an object holding it
         inside = path.startswith(f"{secret}.") and any(
-            is_secret_key(part) for part in path[len(secret) + 1 :].split(".")
+            looks_secret(part) for part in path[len(secret) + 1 :].split(".")
         )
         if holds_secret or inside:
             what = path if not holds_secret or path == secret else secret

@@ -12,29 +12,34 @@ import typer
 
 from sluice.cli.deployment_backfill import backfill
 from sluice.cli.deployment_helpers import cli_errors
+from sluice.cli.deployment_schedule_options import ScheduleOptionsCommand
 
 app = typer.Typer(help="Build, apply, run and manage deployments.", no_args_is_help=True)
 
 _NAME_HELP = "The deployment, as 'flow-name/deployment-name'."
 _FOLLOW_SYMLINKS_HELP = "Upload a copy of what symlinks pointing outside the folder point to (refused otherwise)."
+_INFRA_HELP = "Infrastructure type slug (default: SLUICE_DEFAULT_INFRASTRUCTURE)."
+_SCHEDULE_HELP = "A schedule of any installed type, as a YAML or JSON mapping: '{type: <type>, <field>: <value>}'."
+_TIMEZONE_HELP = "IANA time zone of the schedule (given by a shorthand or --schedule)."
 
 
-@app.command("build")
+@app.command("build", cls=ScheduleOptionsCommand)
 def build(
+    ctx: typer.Context,
     entrypoint: str = typer.Argument(..., help="The flow: path/to/file.py:function (or package.module:function)."),
     name: str = typer.Option(..., "-n", "--name", help="The deployment's name."),
     version: str | None = typer.Option(None, "-v", "--version", help="Version (default: md5 of the flow file)."),
     tags: list[str] = typer.Option([], "-t", "--tag", help="A tag for the deployment's runs; repeatable."),
     work_queue: str | None = typer.Option(None, "-q", "--work-queue", help="The work queue agents pick runs from."),
     output: str | None = typer.Option(None, "-o", "--output", help="YAML file (default: <function>-deployment.yaml)."),
-    infra: str | None = typer.Option(None, "-i", "--infra", help="Infrastructure type slug, e.g. process."),
+    infra: str | None = typer.Option(
+        None, "-i", "--infra", help="Infrastructure type slug (default: SLUICE_DEFAULT_INFRASTRUCTURE)."
+    ),
     infra_block: str | None = typer.Option(None, "-ib", "--infra-block", help="Saved infrastructure: type/name."),
     overrides: list[str] = typer.Option([], "--override", help="Infrastructure override env.KEY=value; repeatable."),
     storage_block: str | None = typer.Option(None, "-sb", "--storage-block", help="Storage: type/name[/path]."),
-    cron: str | None = typer.Option(None, "--cron", help="A cron schedule, e.g. '0 9 * * *'."),
-    interval: float | None = typer.Option(None, "--interval", help="An interval schedule, in seconds."),
-    rrule: str | None = typer.Option(None, "--rrule", help="An RFC 5545 RRULE schedule."),
-    timezone: str | None = typer.Option(None, "--timezone", help="IANA time zone of the schedule."),
+    schedule: str | None = typer.Option(None, "--schedule", help=_SCHEDULE_HELP),
+    timezone: str | None = typer.Option(None, "--timezone", help=_TIMEZONE_HELP),
     apply: bool = typer.Option(False, "--apply", "-a", help="Apply the deployment to the API as well."),
     skip_upload: bool = typer.Option(False, "--skip-upload", help="Do not upload the files to storage."),
     path: str | None = typer.Option(None, "--path", help="Local folder of the flow; with -sb, added to its sub-path."),
@@ -43,12 +48,19 @@ def build(
     dry_run: bool = typer.Option(False, "--dry-run", help="List the files that would be uploaded; change nothing."),
     follow_symlinks: bool = typer.Option(False, "--follow-symlinks", help=_FOLLOW_SYMLINKS_HELP),
 ) -> None:
-    """Build a deployment.yaml for a flow, uploading its folder to the storage block."""
+    """Build a deployment.yaml for a flow, uploading its folder to the storage block.
+
+    Shorthand schedule options come from the installed schedule types (they are listed below, before
+    --schedule); --schedule takes a schedule of any installed type.
+    """
     options = dict(locals())
     from sluice.cli.deployment_helpers import BuildOptions, build_command
+    from sluice.cli.deployment_schedule_options import given_schedules, schedule_choices
 
+    del options["ctx"]
     with cli_errors():
-        build_command(BuildOptions(**options))
+        schedules = given_schedules(ctx, options.pop("schedule"))
+        build_command(BuildOptions(**options, schedules=schedules, schedule_choices=schedule_choices(ctx)))
 
 
 @app.command("apply")
@@ -159,19 +171,23 @@ def delete(
         delete_command(name, deployment_id)
 
 
-@app.command("set-schedule")
+@app.command("set-schedule", cls=ScheduleOptionsCommand)
 def set_schedule(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help=_NAME_HELP),
-    cron: str | None = typer.Option(None, "--cron", help="A cron schedule, e.g. '0 9 * * *'."),
-    interval: float | None = typer.Option(None, "--interval", help="An interval schedule, in seconds."),
-    rrule: str | None = typer.Option(None, "--rrule", help="An RFC 5545 RRULE schedule."),
-    timezone: str | None = typer.Option(None, "--timezone", help="IANA time zone of the schedule."),
+    schedule: str | None = typer.Option(None, "--schedule", help=_SCHEDULE_HELP),
+    timezone: str | None = typer.Option(None, "--timezone", help=_TIMEZONE_HELP),
 ) -> None:
-    """Give a deployment a new schedule (and make it active)."""
+    """Give a deployment a new schedule (and make it active).
+
+    Give it with a shorthand option of an installed schedule type (listed below, before --schedule) or
+    with --schedule.
+    """
     from sluice.cli.deployment_helpers import set_schedule_command
+    from sluice.cli.deployment_schedule_options import given_schedules, schedule_choices
 
     with cli_errors():
-        set_schedule_command(name, cron, interval, rrule, timezone)
+        set_schedule_command(name, given_schedules(ctx, schedule), timezone, schedule_choices(ctx))
 
 
 @app.command("pause-schedule")

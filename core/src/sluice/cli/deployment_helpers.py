@@ -66,9 +66,6 @@ class BuildOptions:
     infra_block: str | None = None
     overrides: list[str] = field(default_factory=list)
     storage_block: str | None = None
-    cron: str | None = None
-    interval: float | None = None
-    rrule: str | None = None
     timezone: str | None = None
     apply: bool = False
     skip_upload: bool = False
@@ -77,6 +74,10 @@ class BuildOptions:
     params_json: str | None = None
     dry_run: bool = False
     follow_symlinks: bool = False
+    #: The schedules given (a shorthand or ``--schedule``): at most one is accepted.
+    schedules: list[Any] = field(default_factory=list)
+    #: The options that give a schedule, for messages (``--cron, --interval or --schedule``).
+    schedule_choices: str = "--schedule"
 
 
 def build_command(options: BuildOptions) -> None:
@@ -126,7 +127,7 @@ def plan_build(options: BuildOptions) -> tuple[Any, Path]:
             "--follow-symlinks only applies to an upload: give --storage-block (without --skip-upload), or leave it out"
         )
     overrides = parse_assignments(options.overrides, "--override", decode_json=False)
-    schedule = schedule_from_options(options.cron, options.interval, options.rrule, options.timezone)
+    schedule = schedule_from_options(options.schedules, options.timezone, options.schedule_choices)
     flow = load_flow_from_entrypoint(options.entrypoint)
     parameters = parse_parameters(options.params, options.params_json, flow.parameters)
     storage, sub_path = resolve_storage(options.storage_block)
@@ -531,15 +532,14 @@ def delete_command(name: str | None, deployment_id: str | None) -> None:
     echo(f"Deleted deployment '{label}'.")
 
 
-def set_schedule_command(
-    name: str, cron: str | None, interval: float | None, rrule: str | None, timezone: str | None
-) -> None:
-    """``set-schedule``: validate the schedule, then store it and make it active."""
+def set_schedule_command(name: str, schedules: list[Any], timezone: str | None, choices: str = "--schedule") -> None:
+    """``set-schedule``: validate the schedule (``deploy_build.ScheduleOption``s, at most one), then
+    store it and make it active."""
     from sluice.deploy_build import schedule_from_options
 
-    schedule = schedule_from_options(cron, interval, rrule, timezone)
+    schedule = schedule_from_options(schedules, timezone, choices)
     if schedule is None:
-        raise ConfigurationError("give a schedule: --cron, --interval or --rrule")
+        raise ConfigurationError(f"give a schedule: {choices}")
     data = {"schedule": schedule.model_dump(mode="json"), "is_schedule_active": True}
     update_schedule_command(name, data, f"set to {schedule.describe()}")
 

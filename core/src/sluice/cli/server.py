@@ -36,7 +36,7 @@ def _server_class() -> type:
             """
             import threading
 
-            from sluice.schedules import stop_schedule_computations
+            from sluice.schedule_budget import stop_schedule_computations
 
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
             self._captured_signals.clear()

@@ -20,7 +20,7 @@ def run_service(name: str, once: bool) -> None:
     from sluice.errors import ConfigurationError
     from sluice.server.database.engine import get_database
     from sluice.server.database.migrate import upgrade_database
-    from sluice.server.services import registered_services
+    from sluice.server.services import build_service, registered_services
     from sluice.settings import get_settings
 
     classes = {cls.name: cls for cls in registered_services()}
@@ -29,7 +29,7 @@ def run_service(name: str, once: bool) -> None:
     settings = get_settings()
     database = get_database(settings.effective_database_url, settings)
     upgrade_database(database)
-    service = classes[name](database, settings)
+    service = build_service(classes[name], database, settings)
 
     async def main() -> None:
         if once:

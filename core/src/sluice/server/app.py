@@ -108,7 +108,7 @@ class RouteStage:
 
 def _new_app(settings: Settings, database: Any, lifespan: Any = None) -> FastAPI:
     """The app with its state, queue backend, error handlers and API-key check, but no routes."""
-    from sluice.schedules import ScheduleBudget
+    from sluice.schedule_budget import ScheduleBudget
     from sluice.server.auth import ApiKeyMiddleware
     from sluice.server.body_checks import RequestBodyMiddleware
     from sluice.server.errors import add_exception_handlers

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.schedules import ScheduleBudget, schedule_budget
+from sluice.schedule_budget import ScheduleBudget, schedule_budget
 
 
 class ScheduleBudgetMiddleware:

@@ -10,9 +10,17 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import field_validator
 
-from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureResult, looks_secret
-from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
-from sluice.infrastructure import default_engine_image
+from sluice.infrastructure import (
+    BlockReference,
+    ConfigurationError,
+    InfrastructureBlock,
+    InfrastructureNotAvailable,
+    InfrastructureNotFound,
+    InfrastructureResult,
+    default_engine_image,
+    engine_command,
+    looks_secret,
+)
 from sluice_docker.engine import (
     DOCKER_HOST_ALIAS,
     ImagePullPolicy,
@@ -74,6 +82,10 @@ class DockerContainer(InfrastructureBlock):
     #: Memory plus swap limit, same units; -1 for unlimited swap.
     memswap_limit: int | str | None = None
     privileged: bool = False
+
+    def default_command(self) -> list[str]:
+        """``python -m sluice.engine`` with the image's own interpreter (not the agent's path)."""
+        return engine_command("python")
 
     @field_validator("volumes")
     @classmethod

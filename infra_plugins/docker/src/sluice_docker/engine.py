@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sluice.errors import InfrastructureNotAvailable
+from sluice.infrastructure import InfrastructureNotAvailable
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker

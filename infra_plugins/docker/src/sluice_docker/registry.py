@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import SecretStr
 
-from sluice.blocks import Block
-from sluice.errors import InfrastructureNotAvailable
+from sluice.infrastructure import Block, InfrastructureNotAvailable
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker

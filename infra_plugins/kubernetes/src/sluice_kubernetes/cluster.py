@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import yaml
 from pydantic import field_validator
 
-from sluice.blocks import Block
-from sluice.errors import ConfigurationError, InfrastructureNotAvailable
+from sluice.infrastructure import Block, ConfigurationError, InfrastructureNotAvailable
 from sluice.storage import mask_settings
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -13,9 +13,17 @@ from typing import Annotated, Any, ClassVar
 import yaml
 from pydantic import Field, field_validator
 
-from sluice.blocks import BlockReference, InfrastructureBlock, InfrastructureResult, looks_secret
-from sluice.errors import ConfigurationError, InfrastructureNotAvailable, InfrastructureNotFound
-from sluice.infrastructure import default_engine_image
+from sluice.infrastructure import (
+    BlockReference,
+    ConfigurationError,
+    InfrastructureBlock,
+    InfrastructureNotAvailable,
+    InfrastructureNotFound,
+    InfrastructureResult,
+    default_engine_image,
+    engine_command,
+    looks_secret,
+)
 from sluice_kubernetes.cluster import KubernetesClusterConfig, api_client
 from sluice_kubernetes.customizations import CustomizationError, apply_customizations, check_customizations
 from sluice_kubernetes.manifest import CONTAINER_NAME, default_job_manifest, engine_container, fill_manifest
@@ -66,6 +74,10 @@ class KubernetesJob(InfrastructureBlock):
     job_watch_timeout_seconds: int | None = Field(default=None, gt=0)
     #: Seconds to wait for the pod to start (image pull, scheduling).
     pod_watch_timeout_seconds: int = Field(default=60, gt=0)
+
+    def default_command(self) -> list[str]:
+        """``python -m sluice.engine`` with the image's own interpreter (not the agent's path)."""
+        return engine_command("python")
 
     @field_validator("customizations", mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """Forms generated from a JSON schema: a flow's parameters, a block type's fields.
 
 ``schema_fields`` turns a schema and current values into ``FormField`` objects the ``fields`` macro
-renders (text, number, integer, boolean, enum as a select, everything else as a JSON text area);
+renders (text — a text area for a string of ``"format": "multiline"`` —, number, integer, boolean,
+enum as a select, everything else as a JSON text area);
 ``parse_schema_form`` reads them back from a posted form into JSON values, with one error message
 per field that is wrong. Inputs are named ``<prefix><property>`` so they never clash with the other
 inputs of the page.
@@ -27,7 +28,7 @@ class FormField:
     name: str
     input_name: str
     label: str
-    kind: str  # text, secret, integer, number, boolean, select, json
+    kind: str  # text, multiline, secret, integer, number, boolean, select, json
     required: bool = False
     description: str | None = None
     value: str = ""
@@ -90,7 +91,7 @@ def _kind(prop: Mapping[str, Any], secret: bool) -> str:
         return "select"
     kind = prop.get("type")
     if kind == "string":
-        return "text"
+        return "multiline" if prop.get("format") == "multiline" else "text"
     if kind in ("integer", "number", "boolean"):
         return str(kind)
     return "json"
@@ -103,7 +104,7 @@ def _as_text(kind: str, value: Any) -> str:
         return json.dumps(value, indent=2, ensure_ascii=False)
     if kind == "select":
         return json.dumps(value)
-    if kind == "text" and not isinstance(value, str):
+    if kind in ("text", "multiline") and not isinstance(value, str):
         return json.dumps(value)
     return str(value)
 
@@ -156,16 +157,18 @@ def schema_fields(
     return result
 
 
-def _parse_one(item: FormField, form: Mapping[str, Any]) -> tuple[bool, Any, str | None]:
-    """``(given, value, error)`` for one field of a posted form."""
+def read_field(item: FormField, form: Mapping[str, Any]) -> tuple[bool, Any, str | None]:
+    """``(given, value, error)`` for one field of a posted form; ``item`` keeps what was typed, to be
+    shown again (never a secret)."""
     getlist = getattr(form, "getlist", None)
     if item.kind == "boolean":
         given = getlist(item.input_name) if getlist else [form.get(item.input_name, "false")]
-        return True, "true" in given, None
+        item.checked = "true" in given
+        return True, item.checked, None
     raw = form.get(item.input_name)
     text = raw if isinstance(raw, str) else ""
     item.value = text if item.kind != "secret" else ""
-    if item.kind in ("text", "secret"):
+    if item.kind in ("text", "multiline", "secret"):
         return text != "", text, None
     if text.strip() == "":
         return False, None, None
@@ -211,7 +214,7 @@ def parse_schema_form(
     errors: dict[str, str] = {}
     kept = set(stored)
     for item in fields:
-        given, value, error = _parse_one(item, form)
+        given, value, error = read_field(item, form)
         if error:
             errors[item.name] = error
         elif given:

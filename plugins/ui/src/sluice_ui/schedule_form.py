@@ -1,4 +1,11 @@
-"""The schedule part of the deployment edit form: inputs to schedule JSON, and the next-runs preview.
+"""The schedule part of the deployment edit form, generated from the installed schedule types' JSON
+schemas: inputs to schedule JSON, and the next-runs preview.
+
+The kind select offers "No schedule", every installed schedule type, and "Other (JSON)". Each type's
+fields become inputs (``sluice_ui.forms``), shown while that type is selected (``data-kind``). A field
+several types share with the same widget — ``timezone`` — is one input, ``schedule_<field>``, so what
+was typed survives a change of type; fields of one name but different widgets get one input per type,
+``schedule_<type>.<field>``. An empty input is left out, so the type's own default applies.
 
 Validation is ``schedule_from_dict``'s and ``check_next_dates``'s, as on the server: the UI checks
 nothing the schedule plugins and the schedule budget do not. Every function here may compute dates
@@ -8,16 +15,128 @@ loop.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sluice.errors import SluiceError
+from sluice_ui.forms import FormField, read_field, schema_fields
 
-#: The kinds the form offers; a schedule of another registered type is edited as JSON.
-FORM_KINDS = ("none", "cron", "interval", "rrule", "json")
+#: Prefix of the schedule inputs' names.
+PREFIX = "schedule_"
+#: The kind meaning "no schedule", and the one editing any schedule as JSON.
+NO_SCHEDULE, AS_JSON = "none", "json"
 #: Fire times shown by the preview.
 PREVIEW_COUNT = 5
+
+
+@dataclass
+class ScheduleInput:
+    """One input of the schedule fieldset and the schedule types that read it."""
+
+    field: FormField
+    kinds: list[str]
+
+    @property
+    def data_kind(self) -> str:
+        """The ``data-kind`` attribute: the types the input is shown for."""
+        return " ".join(self.kinds)
+
+
+@dataclass
+class ScheduleForm:
+    """What the template renders: the selected kind, the choices, the inputs and the JSON text."""
+
+    kind: str
+    choices: list[tuple[str, str]]
+    inputs: list[ScheduleInput]
+    json: str = ""
+    #: Per type, its fields' inputs by field name (the ``FormField`` objects of ``inputs``).
+    fields_of: dict[str, dict[str, FormField]] = field(default_factory=dict)
+
+
+def installed_types() -> dict[str, type[Any]]:
+    """The installed schedule types by slug ({} when they cannot be read: `sluice plugins ls` says why)."""
+    from sluice.schedules import schedule_types
+
+    try:
+        return schedule_types()
+    except Exception:  # a broken plugin must not take the edit page down
+        return {}
+
+
+def _schema_without_type(cls: type[Any]) -> dict[str, Any]:
+    schema = dict(cls.model_json_schema())
+    schema["properties"] = {name: prop for name, prop in (schema.get("properties") or {}).items() if name != "type"}
+    return schema
+
+
+def _widget(item: FormField) -> tuple[Any, ...]:
+    return (item.kind, tuple(item.options))
+
+
+def new_form(types: Mapping[str, type[Any]] | None = None) -> ScheduleForm:
+    """An empty form: every type's inputs (booleans at their defaults), no kind selected."""
+    types = installed_types() if types is None else types
+    claimants: dict[str, list[tuple[str, FormField]]] = {}
+    for slug, cls in sorted(types.items()):
+        for item in schema_fields(_schema_without_type(cls), {}, PREFIX, use_defaults=False):
+            if item.kind == "boolean":  # an unticked box would say False: start from the type's default
+                item.checked = item.schema.get("default") is True
+            claimants.setdefault(item.name, []).append((slug, item))
+    fields_of: dict[str, dict[str, FormField]] = {slug: {} for slug in types}
+    own: list[ScheduleInput] = []
+    shared: list[ScheduleInput] = []
+    for name, holders in claimants.items():
+        if len({_widget(item) for _, item in holders}) == 1:
+            first = holders[0][1]
+            if len({item.description for _, item in holders}) > 1:
+                first.description = None  # one type's explanation would mislead for the others
+            (shared if len(holders) > 1 else own).append(ScheduleInput(first, [slug for slug, _ in holders]))
+            for slug, _ in holders:
+                fields_of[slug][name] = first
+            continue
+        for slug, item in holders:
+            item.input_name = f"{PREFIX}{slug}.{name}"
+            own.append(ScheduleInput(item, [slug]))
+            fields_of[slug][name] = item
+    choices = [(NO_SCHEDULE, "No schedule"), *((slug, slug) for slug in sorted(types)), (AS_JSON, "Other (JSON)")]
+    # A type's own fields first, then the ones several types share (the time zone).
+    return ScheduleForm(NO_SCHEDULE, choices, own + shared, fields_of=fields_of)
+
+
+def form_values(schedule: Mapping[str, Any] | None) -> ScheduleForm:
+    """The form for a stored schedule: its type selected and its fields filled in.
+
+    A schedule whose type is not installed is shown as JSON.
+    """
+    form = new_form()
+    if not schedule:
+        return form
+    form.json = json.dumps(dict(schedule), indent=2)
+    kind = str(schedule.get("type", ""))
+    if kind not in form.fields_of:
+        form.kind = AS_JSON
+        return form
+    form.kind = kind
+    filled = {item.name: item for item in schema_fields(_schema_without_type(installed_types()[kind]), schedule, "")}
+    for name, item in form.fields_of[kind].items():
+        if name in filled:
+            item.value, item.checked = filled[name].value, filled[name].checked
+    return form
+
+
+def posted_values(form: Mapping[str, Any]) -> ScheduleForm:
+    """The form as posted, to show again: the kind chosen and every input as typed."""
+    schedule_form = new_form()
+    kind = str(form.get(f"{PREFIX}kind") or NO_SCHEDULE)
+    schedule_form.kind = kind if kind in dict(schedule_form.choices) else NO_SCHEDULE
+    schedule_form.json = str(form.get(f"{PREFIX}json") or "")
+    for item in schedule_form.inputs:
+        read_field(item.field, form)
+    return schedule_form
 
 
 def describe_schedule(schedule: Mapping[str, Any] | None) -> str:
@@ -44,80 +163,38 @@ def next_dates(schedule: Mapping[str, Any] | None, count: int = PREVIEW_COUNT) -
         return []
 
 
-def form_values(schedule: Mapping[str, Any] | None) -> dict[str, str]:
-    """The inputs' values for a stored schedule (the kind select and its fields)."""
-    import json
-
-    values = {"kind": "none", "cron": "", "interval": "", "anchor_date": "", "rrule": "", "timezone": "", "json": ""}
-    if not schedule:
-        return values
-    kind = str(schedule.get("type", ""))
-    values["timezone"] = str(schedule.get("timezone") or "")
-    values["json"] = json.dumps(dict(schedule), indent=2)
-    if kind == "cron":
-        values.update(kind="cron", cron=str(schedule.get("cron", "")))
-    elif kind == "rrule":
-        values.update(kind="rrule", rrule=str(schedule.get("rrule", "")))
-    elif kind == "interval":
-        values["kind"] = "interval"
-        try:
-            from sluice.schedules import schedule_from_dict
-
-            parsed: Any = schedule_from_dict(dict(schedule))
-            values["interval"] = f"{parsed.interval.total_seconds():g}"
-            values["anchor_date"] = parsed.anchor_date.isoformat()
-        except (SluiceError, ValueError, AttributeError):
-            values["interval"] = str(schedule.get("interval", ""))
-    else:
-        values["kind"] = "json"
-    return values
-
-
-def schedule_from_form(
-    form: Mapping[str, Any], existing: Mapping[str, Any] | None = None
-) -> tuple[dict[str, Any] | None, str | None]:
+def schedule_from_form(form: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """``(schedule JSON or None, error)`` from the posted ``schedule_*`` inputs.
 
-    Fields the form does not show (cron's ``day_or``…) keep their stored values when the kind is
-    unchanged. The result is checked with ``schedule_from_dict``; its message is the error.
+    The chosen type's inputs are read by their schema (an empty one is left out, so its default
+    applies); the result is checked with ``schedule_from_dict``, whose message is the error.
     """
-    import json
-
-    kind = str(form.get("schedule_kind") or "none")
-    if kind == "none":
+    kind = str(form.get(f"{PREFIX}kind") or NO_SCHEDULE)
+    if kind == NO_SCHEDULE:
         return None, None
-    if kind == "json":
+    if kind == AS_JSON:
         try:
-            schedule = json.loads(str(form.get("schedule_json") or ""))
+            schedule = json.loads(str(form.get(f"{PREFIX}json") or ""))
         except ValueError as exc:
             return None, f"the schedule is not valid JSON ({exc})"
         if not isinstance(schedule, dict):
             return None, "the schedule must be a JSON object with a 'type'"
-    else:
-        base = dict(existing) if existing and existing.get("type") == kind else {}
-        schedule = {**base, "type": kind}
-        timezone = str(form.get("schedule_timezone") or "").strip()
-        if timezone:
-            schedule["timezone"] = timezone
-        else:
-            schedule.pop("timezone", None)
-        if kind == "cron":
-            schedule["cron"] = str(form.get("schedule_cron") or "").strip()
-        elif kind == "rrule":
-            schedule["rrule"] = str(form.get("schedule_rrule") or "").strip()
-        elif kind == "interval":
-            text = str(form.get("schedule_interval") or "").strip()
-            try:
-                schedule["interval"] = float(text)
-            except ValueError:
-                return None, f"the interval is a number of seconds, not {text!r}"
-            anchor = str(form.get("schedule_anchor_date") or "").strip()
-            if anchor:
-                schedule["anchor_date"] = anchor
-            else:
-                schedule.pop("anchor_date", None)
-        else:
-            return None, f"unknown schedule kind {kind!r}"
+        return check_schedule(schedule)
+    fields = new_form().fields_of.get(kind)
+    if fields is None:
+        return None, f"unknown schedule type {kind!r}: it is not installed (see `sluice plugins ls`)"
+    schedule = {"type": kind}
+    problems = []
+    for name, item in fields.items():
+        if item.kind == "boolean" and item.input_name not in form:
+            continue  # a page always sends a box (a hidden "false" first): absent means left out
+        given, value, error = read_field(item, form)
+        if error:
+            problems.append(f"{item.label} {error}")
+        elif given:
+            schedule[name] = value
+    if problems:
+        return None, "; ".join(problems)
     return check_schedule(schedule)
 
 
@@ -145,12 +222,12 @@ def check_schedule(schedule: dict[str, Any]) -> tuple[dict[str, Any] | None, str
     return schedule, None
 
 
-def preview(form: Mapping[str, Any], existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def preview(form: Mapping[str, Any]) -> dict[str, Any]:
     """The answer of the live preview: ``{"ok", "description", "dates", "labels", "error"}``.
 
     ``dates`` are ISO 8601; ``labels`` the same times for people, in the schedule's time zone.
     """
-    schedule, error = schedule_from_form(form, existing)
+    schedule, error = schedule_from_form(form)
     if error:
         return {"ok": False, "description": "", "dates": [], "labels": [], "error": error}
     if schedule is None:

@@ -82,9 +82,9 @@ def _serializer(request: HTTPConnection) -> URLSafeTimedSerializer:
     state = request.app.state
     serializer = getattr(state, "ui_session_serializer", None)
     if serializer is None:
-        from sluice.server.encryption import load_key
+        from sluice.routes import app_secret
 
-        secret = hmac.new(load_key(state.settings), b"sluice-ui-session", hashlib.sha256).hexdigest()
+        secret = app_secret(request.app, "sluice-ui-session")
         serializer = state.ui_session_serializer = URLSafeTimedSerializer(secret, salt="sluice-ui")
     return serializer
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sluice.schedules import Schedule, wall_clock_dates
+from sluice.schedules import Schedule, Shorthand, wall_clock_dates
 from sluice_cron.describe import describe_cron
 from sluice_cron.expression import CronFields, check_can_fire, check_day_fields, parse_cron
 from sluice_cron.walk import iter_wall_times
@@ -28,9 +28,14 @@ class CronSchedule(Schedule):
     """
 
     type: Literal["cron"] = "cron"
+    shorthands: ClassVar[tuple[Shorthand, ...]] = (
+        Shorthand("--cron", field="cron", type=str, help="A cron schedule, e.g. '0 9 * * *'."),
+    )
+    untyped_key: ClassVar[str | None] = "cron"
     cron: str = Field(
+        title="Cron expression",
         description="Five fields (minute hour day-of-month month day-of-week) or a macro like @daily; "
-        "croniter's syntax, with L, W, # and ?."
+        "croniter's syntax, with L, W, # and ?.",
     )
     timezone: str = Field(default="UTC", description="IANA time zone the expression is evaluated in.")
     day_or: bool = Field(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationInfo, field_serializer, field_validator, model_validator
+from pydantic import Field, ValidationInfo, WithJsonSchema, field_serializer, field_validator, model_validator
 
 from sluice.schedules import (
     Schedule,
+    Shorthand,
     get_timezone,
     resolve_local_time,
     scanner,
@@ -38,12 +39,19 @@ class IntervalSchedule(Schedule):
     """
 
     type: Literal["interval"] = "interval"
+    shorthands: ClassVar[tuple[Shorthand, ...]] = (
+        Shorthand("--interval", field="interval", type=float, help="An interval schedule, in seconds."),
+    )
+    untyped_key: ClassVar[str | None] = "interval"
     timezone: str = Field(
         default="UTC",
         description="IANA time zone of the results and of the wall-clock time long intervals keep; "
         "defaults to the anchor's zone when it has one, else UTC.",
     )
-    interval: timedelta = Field(description="Time between runs, in seconds (or a timedelta); more than 0.")
+    # The JSON form is a number of seconds (see the serializer), and so is its schema: forms ask for one.
+    interval: Annotated[timedelta, WithJsonSchema({"type": "number", "exclusiveMinimum": 0})] = Field(
+        description="Time between runs, in seconds (or a timedelta); more than 0.", title="Every (seconds)"
+    )
     anchor_date: datetime = Field(
         description="A time the schedule fires at; naive times are read in `timezone`. Defaults to now."
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from sluice.schedules import Schedule, get_timezone, wall_clock_dates
+from sluice.schedules import Schedule, Shorthand, get_timezone, wall_clock_dates
 from sluice_rrule.describe import describe_recurrence
 from sluice_rrule.expand import iter_wall_times
 from sluice_rrule.parser import Recurrence, RRuleError, parse_recurrence
@@ -29,7 +29,15 @@ class RRuleSchedule(Schedule):
     """
 
     type: Literal["rrule"] = "rrule"
-    rrule: str = Field(description="An RRULE, optionally with DTSTART, RDATE and EXDATE lines (RFC 5545).")
+    shorthands: ClassVar[tuple[Shorthand, ...]] = (
+        Shorthand("--rrule", field="rrule", type=str, help="An RFC 5545 RRULE schedule."),
+    )
+    untyped_key: ClassVar[str | None] = "rrule"
+    rrule: str = Field(
+        description="An RRULE, optionally with DTSTART, RDATE and EXDATE lines (RFC 5545).",
+        title="RRULE",
+        json_schema_extra={"format": "multiline"},  # several content lines: forms show a text area
+    )
     timezone: str | None = Field(default=None, description="IANA time zone; defaults to DTSTART's TZID, else UTC.")
 
     @field_validator("rrule")

@@ -24,6 +24,7 @@ class Azure(FsspecStorageBlock):
     block_type_name: ClassVar[str | None] = "Azure"
     required_library: ClassVar[str | None] = "adlfs"
     install_hint: ClassVar[str | None] = "pip install sluice-azure"
+    object_store: ClassVar[bool] = True
 
     bucket_path: str
     azure_storage_connection_string: SecretStr | None = None

@@ -26,6 +26,7 @@ class GCS(FsspecStorageBlock):
     block_type_name: ClassVar[str | None] = "GCS"
     required_library: ClassVar[str | None] = "gcsfs"
     install_hint: ClassVar[str | None] = "pip install sluice-gcs"
+    object_store: ClassVar[bool] = True
 
     bucket_path: str
     service_account_info: SecretStr | None = None

@@ -12,9 +12,7 @@ from typing import ClassVar
 
 from pydantic import SecretStr, field_validator
 
-from sluice.blocks import MASK, Progress, StorageBlock
-from sluice.errors import StorageError
-from sluice.storage import relative_parts, strip_userinfo
+from sluice.storage import MASK, Progress, StorageBlock, StorageError, relative_parts, strip_userinfo
 
 #: Seconds a single git command may take before the pull is abandoned.
 GIT_TIMEOUT_SECONDS = 300

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from sluice.blocks import Progress
-from sluice.storage import FsspecStorageBlock, relative_parts
+from sluice.storage import FsspecStorageBlock, Progress, UnsafeSymlinkError, plan_upload, relative_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from fsspec import AbstractFileSystem
@@ -50,9 +49,6 @@ class LocalFileSystem(FsspecStorageBlock):
         destination = self._folder().joinpath(*relative_parts(to_path))
         if Path(local_path).resolve() != destination:
             return super().put_directory(local_path, to_path, ignore_file, progress, follow_symlinks)
-        from sluice.errors import UnsafeSymlinkError
-        from sluice.ignore import plan_upload
-
         plan = plan_upload(local_path, ignore_file, follow_symlinks)
         plan.check()
         if plan.copied:

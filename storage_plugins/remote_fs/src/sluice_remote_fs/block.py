@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import field_validator
 
-from sluice.blocks import MASK
-from sluice.storage import FsspecStorageBlock, mask_settings, secret_values_in, strip_userinfo
+from sluice.storage import MASK, FsspecStorageBlock, mask_settings, secret_values_in, strip_userinfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from fsspec import AbstractFileSystem
@@ -23,6 +22,11 @@ _PLUGIN_FOR_PROTOCOL = {
     "abfss": "sluice-azure",
     "smb": "sluice-smb",
 }
+
+
+#: fsspec protocols of object stores: no real folders, so none are made before a write (``makedirs`` on
+#: s3fs would even create a missing bucket, hiding a typo).
+_OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
 
 
 class RemoteFileSystem(FsspecStorageBlock):
@@ -89,6 +93,11 @@ class RemoteFileSystem(FsspecStorageBlock):
     def display_url(self) -> str:
         """``basepath`` without any ``user:password@``."""
         return strip_userinfo(self.basepath)
+
+    def creates_folders(self, filesystem: AbstractFileSystem) -> bool:
+        """False when the URL's file system is an object store (``s3://``, ``gs://``, ``az://``…)."""
+        protocols = filesystem.protocol if isinstance(filesystem.protocol, tuple | list) else (filesystem.protocol,)
+        return not any(protocol in _OBJECT_STORE_PROTOCOLS for protocol in protocols)
 
     def missing_library_hint(self) -> str | None:
         """Which package brings the library for this URL's scheme."""

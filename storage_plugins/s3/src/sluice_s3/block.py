@@ -23,6 +23,7 @@ class S3(FsspecStorageBlock):
     block_type_name: ClassVar[str | None] = "S3"
     required_library: ClassVar[str | None] = "s3fs"
     install_hint: ClassVar[str | None] = "pip install sluice-s3"
+    object_store: ClassVar[bool] = True
 
     bucket_path: str
     aws_access_key_id: str | None = None

@@ -1,76 +1,44 @@
-"""The ``Service`` base class and the runner used by the app's lifespan.
+"""The core's own kind of service, which works on the database directly, and the runner of the
+app's lifespan.
 
-Services are registered through the ``register_services`` hook (the core's own by the built-in
-plugin ``sluice.server.builtin_services``) and read from the plugin manager's ``service`` registry.
+Plugins subclass the public ``sluice.services.Service`` (built as ``cls(settings)``, reaching the data
+through the API). The core's services — scheduler, late runs, crash detection — subclass
+``DatabaseService`` instead, built as ``cls(database, settings)``. Both are registered through the
+``register_services`` hook (the core's by the built-in plugin ``sluice.server.builtin_services``) and
+read from the plugin manager's ``service`` registry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any
 
 from sluice.server.database.engine import Database
+from sluice.services import Service
 from sluice.settings import Settings
+
+__all__ = ["DatabaseService", "Service", "ServiceRunner", "build_service", "registered_services"]
 
 logger = logging.getLogger("sluice.server.services")
 
 
-class Service(ABC):
-    """A loop that calls ``run_once`` every ``loop_seconds`` until stopped.
+class DatabaseService(Service):
+    """A core service with the server's ``Database``: built as ``cls(database, settings)``.
 
-    Subclasses set ``name`` and ``loop_seconds`` and implement ``run_once``. Blocking database work
-    belongs in ``asyncio.to_thread`` so that the API keeps answering. An exception in one iteration
-    is logged and the loop goes on.
+    Blocking database work belongs in ``asyncio.to_thread`` so that the API keeps answering.
     """
 
-    name: ClassVar[str] = "service"
-    loop_seconds: ClassVar[float] = 60.0
-
     def __init__(self, database: Database, settings: Settings) -> None:
+        super().__init__(settings)
         self.database = database
-        self.settings = settings
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        """Whether to run this service with these settings (default: yes)."""
-        return True
 
-    @abstractmethod
-    async def run_once(self) -> None:
-        """Do one round of work."""
-
-    async def run(self) -> None:
-        """Call ``run_once`` every ``loop_seconds`` until ``stop``."""
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                logger.exception("service %s failed; it runs again in %ss", self.name, self.loop_seconds)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.loop_seconds)
-            except TimeoutError:
-                pass
-
-    def start(self) -> asyncio.Task[None]:
-        """Start the loop as a task of the running event loop."""
-        self._stopping.clear()
-        self._task = asyncio.create_task(self.run(), name=f"sluice-service-{self.name}")
-        return self._task
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Ask the loop to end after the current round and wait for it (cancel it after ``timeout``)."""
-        self._stopping.set()
-        if self._task is None:
-            return
-        try:
-            await asyncio.wait_for(self._task, timeout=timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            self._task.cancel()
-        self._task = None
+def build_service(cls: type[Service], database: Database, settings: Settings) -> Service:
+    """An instance of a registered service class: a ``DatabaseService`` gets the database too."""
+    if issubclass(cls, DatabaseService):
+        return cls(database, settings)
+    return cls(settings)
 
 
 def registered_services() -> list[type[Service]]:
@@ -88,7 +56,7 @@ class ServiceRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def from_registry(cls, database: Database, settings: Settings) -> ServiceRunner:
+    def from_registry(cls, database: Any, settings: Settings) -> ServiceRunner:
         """One instance of every registered, enabled service.
 
         A service that raises while asked ``enabled`` or while being built is logged and left out:
@@ -100,7 +68,7 @@ class ServiceRunner:
         for entry in get_registry("service").entries():
             try:
                 if entry.cls.enabled(settings):
-                    services.append(entry.cls(database, settings))
+                    services.append(build_service(entry.cls, database, settings))
             except Exception:
                 logger.exception(
                     "service %s (from %s) could not be started; the other services run", entry.slug, entry.distribution
@@ -126,7 +94,7 @@ class ServiceRunner:
         if self._loop is None:
             return
         for service in self.services:
-            self._loop.call_soon_threadsafe(service._stopping.set)
+            self._loop.call_soon_threadsafe(service.stop_soon)
 
     async def stop(self) -> None:
         """Stop every service and wait for them."""

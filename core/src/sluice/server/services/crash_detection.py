@@ -29,7 +29,7 @@ from sluice.server.database.engine import Database
 from sluice.server.database.tables import AgentTable, FlowRunStateTable, FlowRunTable
 from sluice.server.database.types import utcnow
 from sluice.server.orchestration import apply_state
-from sluice.server.services.base import Service
+from sluice.server.services.base import DatabaseService
 from sluice.settings import Settings
 
 logger = logging.getLogger("sluice.server.crash_detection")
@@ -38,7 +38,7 @@ logger = logging.getLogger("sluice.server.crash_detection")
 BATCH = 500
 
 
-class CrashDetection(Service):
+class CrashDetection(DatabaseService):
     """Marks CRASHED the active runs of agents whose heartbeat expired."""
 
     name = "crash_detection"

@@ -31,7 +31,7 @@ from sluice.server.database.tables import DeploymentTable, FlowRunStateTable, Fl
 from sluice.server.database.types import utcnow
 from sluice.server.models.scheduled_runs import LATE, SCHEDULED
 from sluice.server.orchestration import RETRY_NAME, apply_state
-from sluice.server.services.base import Service
+from sluice.server.services.base import DatabaseService
 from sluice.settings import Settings
 
 logger = logging.getLogger("sluice.server.late_runs")
@@ -48,7 +48,7 @@ class LateRunsReport:
     cancelled: int = 0
 
 
-class LateRuns(Service):
+class LateRuns(DatabaseService):
     """Marks overdue runs Late and cancels the ones past their deployment's ``max_lateness``.
 
     :param clock: returns "now" (default: the wall clock); tests pass a controllable one.

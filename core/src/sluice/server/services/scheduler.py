@@ -38,15 +38,14 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sluice.schedules import (
+from sluice.schedule_budget import (
     Computation,
-    DatesOutOfRange,
-    Schedule,
     ScheduleBudget,
     ScheduleBudgetExceeded,
     ScheduleComputationStopped,
     schedule_budget,
 )
+from sluice.schedules import DatesOutOfRange, Schedule
 from sluice.server.database.engine import Database
 from sluice.server.database.tables import DeploymentTable, FlowRunTable
 from sluice.server.database.types import utcnow
@@ -57,7 +56,7 @@ from sluice.server.models.scheduled_runs import (
     key_schedule_id,
     new_scheduled_run,
 )
-from sluice.server.services.base import Service
+from sluice.server.services.base import DatabaseService
 from sluice.settings import Settings
 
 logger = logging.getLogger("sluice.server.scheduler")
@@ -108,7 +107,7 @@ class _Filled:
     refill_at: datetime  # from then on fewer than ``refill_below`` of its runs are ahead
 
 
-class Scheduler(Service):
+class Scheduler(DatabaseService):
     """Creates the next runs of every active schedule; see the module docstring.
 
     :param clock: returns "now" (default: the wall clock); tests pass a controllable one.

@@ -23,18 +23,15 @@ router = APIRouter(include_in_schema=False)
 
 def installed_block_classes() -> dict[str, type[Any]]:
     """Block classes of the installed plugins by slug (storage, infrastructure and supporting)."""
-    from sluice.plugins import get_registry
+    from sluice.infrastructure import infrastructure_block_types, supporting_block_types
+    from sluice.storage import storage_block_types
 
     classes: dict[str, type[Any]] = {}
-    for kind in ("storage", "infrastructure", "supporting"):
+    for kind_types in (storage_block_types, infrastructure_block_types, supporting_block_types):
         try:
-            registry = get_registry(kind)
+            classes.update(kind_types())
         except Exception:  # a broken plugin must not take the page down; `sluice plugins ls` says why
             continue
-        for slug in registry.slugs():
-            found = registry.find(slug)
-            if found is not None:
-                classes[slug] = found
     return classes
 
 

@@ -18,7 +18,7 @@ from sluice.schemas import Deployment
 from sluice_ui.api import ApiError, get_api
 from sluice_ui.forms import PARAM_PREFIX, parse_schema_form, schema_fields
 from sluice_ui.pages.common import error_page, split_tags
-from sluice_ui.schedule_form import FORM_KINDS, form_values, preview, same_schedule, schedule_from_form
+from sluice_ui.schedule_form import form_values, posted_values, preview, same_schedule, schedule_from_form
 from sluice_ui.session import CsrfDep, SessionDep
 from sluice_ui.templating import redirect, render
 
@@ -95,7 +95,6 @@ def _edit_context(deployment: Deployment, queues: list[str], **values: Any) -> d
     return {
         "deployment": deployment,
         "queues": queues,
-        "kinds": FORM_KINDS,
         "errors": {},
         "form_error": None,
         **values,
@@ -136,18 +135,14 @@ async def edit(request: Request, deployment_id: str, session: CsrfDep) -> Respon
     parameters, fields, errors = parse_schema_form(
         deployment.parameter_openapi_schema, form, PARAM_PREFIX, require_all=False
     )
-    schedule, schedule_error = await run_in_threadpool(schedule_from_form, form, deployment.schedule)
+    schedule, schedule_error = await run_in_threadpool(schedule_from_form, form)
     if schedule_error:
         errors["schedule"] = schedule_error
     queue = str(form.get("work_queue_name") or "").strip()
     if not queue:
         errors["work_queue_name"] = "is required"
     description = str(form.get("description") or "")
-    schedule_values = {
-        key: str(form.get(f"schedule_{key}") or "")
-        for key in ("cron", "interval", "anchor_date", "rrule", "timezone", "json")
-    }
-    schedule_values["kind"] = str(form.get("schedule_kind") or "none")
+    schedule_values = await run_in_threadpool(posted_values, form)
     queues = [item.name for item in await api.work_queues(limit=1000)]
     context = _edit_context(
         deployment,
@@ -180,17 +175,11 @@ async def edit(request: Request, deployment_id: str, session: CsrfDep) -> Respon
 
 
 @router.get("/ui/schedule-preview")
-async def schedule_preview(request: Request, session: SessionDep, deployment_id: str = "") -> Response:
+async def schedule_preview(request: Request, session: SessionDep) -> Response:
     """The schedule in words and its next 5 fire times, for the live preview of the Edit form.
 
     Reads the same ``schedule_*`` inputs as the form, as query parameters; changes nothing. The
     dates are computed in a worker thread, under the schedule budget: a costly rule answers its
     reason within the budget and never holds up the server's other requests.
     """
-    existing = None
-    if deployment_id:
-        try:
-            existing = (await get_api(request).deployment(deployment_id)).schedule
-        except ApiError:
-            existing = None
-    return JSONResponse(await run_in_threadpool(preview, request.query_params, existing))
+    return JSONResponse(await run_in_threadpool(preview, request.query_params))
