@@ -1,0 +1,1 @@
+"""The 'dask' task runner for Sluice (distribution `sluice-dask`)."""
