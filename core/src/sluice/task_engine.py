@@ -14,12 +14,13 @@ import asyncio
 import concurrent.futures
 import contextvars
 import inspect
+import random
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from sluice.context import FlowRunContext, TaskRunContext, get_flow_run_context, get_task_run_context, task_run_context
 from sluice.errors import ConfigurationError, FlowTimeoutError
@@ -60,57 +61,94 @@ def failure_message(exc: BaseException) -> str:
 # -- recording -------------------------------------------------------------------------------------
 
 
+def new_id() -> UUID:
+    """A random (version 4) UUID from Python's fast generator: ids of records, not secrets."""
+    return UUID(int=random.getrandbits(128), version=4)
+
+
 class TaskRunRecord:
-    """One task run as this process records it: created PENDING on construction, then each state."""
+    """One task run as this process records it: created PENDING on construction, then each state.
+
+    Thousands of these are made per flow run: the reports are built as plain JSON-ready dicts (the
+    server validates them), and the ``State`` objects only when someone asks for ``state``.
+    """
 
     def __init__(self, task: Task[..., Any], flow_context: FlowRunContext, task_inputs: dict[str, list[UUID]]) -> None:
-        from sluice.logging import run_logger_for
-        from sluice.schemas.task_runs import TaskRunCreate
-
         parent = get_task_run_context()
-        self.id = uuid4()
+        self.id = new_id()
         self.task = task
         self.flow_context = flow_context
         self.dynamic_key = flow_context.next_dynamic_key(task.task_key)
         self.name = f"{task.name}-{self.dynamic_key}"
-        self.state: State | None = None
-        self.logger = run_logger_for(
-            flow_context.flow_run_id, flow_context.flow_run_name, flow_context.flow.name, self.id, self.name
-        )
-        first = self._state("PENDING")
-        _recorder().create(
-            TaskRunCreate(
-                id=self.id,
-                name=self.name[:200],
-                flow_run_id=flow_context.flow_run_id,
-                task_key=task.task_key[:500],
-                dynamic_key=self.dynamic_key,
-                parent_task_run_id=parent.task_run_id if parent is not None else None,
-                tags=list(task.tags),
-                task_inputs=task_inputs,
-                state=first,
+        self._last: dict[str, Any] | None = None
+        self._logger: Any = None
+        item: dict[str, Any] = {
+            "id": str(self.id),
+            "name": self.name[:200],
+            "flow_run_id": str(flow_context.flow_run_id),
+            "task_key": task.task_key[:500],
+            "dynamic_key": self.dynamic_key,
+            "state": self._state("PENDING"),
+        }
+        if parent is not None:
+            item["parent_task_run_id"] = str(parent.task_run_id)
+        if task.tags:
+            item["tags"] = list(task.tags)
+        if task_inputs:
+            item["task_inputs"] = {name: [str(value) for value in ids] for name, ids in task_inputs.items()}
+        _recorder().create_item(item)
+
+    @property
+    def logger(self) -> Any:
+        """The run logger of the flow run, marked with this task run."""
+        if self._logger is None:
+            from sluice.logging import run_logger_for
+
+            context = self.flow_context
+            self._logger = run_logger_for(
+                context.flow_run_id, context.flow_run_name, context.flow.name, self.id, self.name
             )
-        )
+        return self._logger
 
-    def _state(self, state_type: str, name: str | None = None, message: str | None = None, when: Any = None) -> Any:
-        from sluice.schemas import State, StateCreate
+    @property
+    def state(self) -> State | None:
+        """The last state recorded (None before the first)."""
+        if self._last is None:
+            return None
+        from sluice.schemas import State
 
-        state = StateCreate(
-            type=state_type,
-            name=name,
-            message=message and message[:10_000],
-            id=uuid4(),
-            timestamp=when or datetime.now(UTC),
-        )
-        self.state = State(
-            id=state.id, type=state.type, name=state.name or state_type.title(), timestamp=state.timestamp,
-            message=state.message,
-        )  # fmt: skip
+        return State.model_validate(self._last)
+
+    def _state(
+        self, state_type: str, name: str | None = None, message: str | None = None, when: datetime | None = None
+    ) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "type": state_type,
+            "name": name or _DEFAULT_NAMES[state_type],
+            "id": str(new_id()),
+            "timestamp": (when or datetime.now(UTC)).isoformat(),
+        }
+        if message:
+            state["message"] = message[:10_000]
+        self._last = state
         return state
 
-    def set_state(self, state_type: str, name: str | None = None, message: str | None = None, when: Any = None) -> None:
+    def set_state(
+        self, state_type: str, name: str | None = None, message: str | None = None, when: datetime | None = None
+    ) -> None:
         """Record a new state (dated ``when``, default now)."""
-        _recorder().set_state(self.id, self._state(state_type, name, message, when))
+        _recorder().set_state_item(self.id, self._state(state_type, name, message, when))
+
+
+_DEFAULT_NAMES = {
+    "PENDING": "Pending",
+    "RUNNING": "Running",
+    "COMPLETED": "Completed",
+    "FAILED": "Failed",
+    "CRASHED": "Crashed",
+    "CANCELLED": "Cancelled",
+    "SCHEDULED": "Scheduled",
+}
 
 
 def _recorder() -> Any:
@@ -146,7 +184,8 @@ def _attempt_failed(record: TaskRunRecord, outcome: AttemptOutcome, attempt: int
 
 
 def _attempt_completed(record: TaskRunRecord, outcome: AttemptOutcome, attempt: int) -> None:
-    record.logger.info("Task %r completed (attempt %d of %d)", record.task.name, attempt, record.task.retries + 1)
+    if attempt > 1:  # a first-time success is in the state history; a log line per task would cost more
+        record.logger.info("Task %r completed (attempt %d of %d)", record.task.name, attempt, record.task.retries + 1)
     record.set_state("COMPLETED", when=outcome.ended)
 
 
@@ -223,10 +262,12 @@ def resolve_futures(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tupl
 # -- direct calls ----------------------------------------------------------------------------------
 
 
-def _new_record(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskRunRecord:
+def _new_record(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], upstream: list[TaskFuture[Any]]
+) -> TaskRunRecord:
     context = get_flow_run_context()
     assert context is not None
-    return TaskRunRecord(task, context, task_inputs(task.fn, args, kwargs))
+    return TaskRunRecord(task, context, task_inputs(task.fn, args, kwargs) if upstream else {})
 
 
 def call_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -234,12 +275,14 @@ def call_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
 
     Futures among the arguments are waited for and replaced by their results.
     """
-    record = _new_record(task, args, kwargs)
-    try:
-        args, kwargs = resolve_futures(args, kwargs)
-    except UpstreamTaskError as exc:
-        record.set_state("FAILED", name="NotReady", message=str(exc))
-        raise
+    upstream = futures_in(args, kwargs)
+    record = _new_record(task, args, kwargs, upstream)
+    if upstream:
+        try:
+            args, kwargs = resolve_futures(args, kwargs)
+        except UpstreamTaskError as exc:
+            record.set_state("FAILED", name="NotReady", message=str(exc))
+            raise
     attempt = 0
     while True:
         attempt += 1
@@ -262,12 +305,14 @@ def call_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
 
 async def call_task_async(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``call_task`` for a coroutine function, awaited in the caller's event loop."""
-    record = _new_record(task, args, kwargs)
-    try:
-        args, kwargs = await asyncio.to_thread(resolve_futures, args, kwargs)
-    except UpstreamTaskError as exc:
-        record.set_state("FAILED", name="NotReady", message=str(exc))
-        raise
+    upstream = futures_in(args, kwargs)
+    record = _new_record(task, args, kwargs, upstream)
+    if upstream:
+        try:
+            args, kwargs = await asyncio.to_thread(resolve_futures, args, kwargs)
+        except UpstreamTaskError as exc:
+            record.set_state("FAILED", name="NotReady", message=str(exc))
+            raise
     flow_context = record.flow_context
     attempt = 0
     while True:
@@ -337,7 +382,9 @@ class TaskRunExecution:
         self.flow_context = flow_context
         self.args = args
         self.kwargs = kwargs
-        self.record = TaskRunRecord(task, flow_context, task_inputs(task.fn, args, kwargs))
+        self.upstream = futures_in(args, kwargs)
+        inputs = task_inputs(task.fn, args, kwargs) if self.upstream else {}
+        self.record = TaskRunRecord(task, flow_context, inputs)
         self.final: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.context = contextvars.copy_context()
         self.attempt = 0
@@ -347,9 +394,9 @@ class TaskRunExecution:
 
     def start(self) -> None:
         """Submit the first attempt once every future among the arguments has ended."""
-        upstream = futures_in(self.args, self.kwargs)
+        upstream = self.upstream
         if not upstream:
-            self._begin()
+            self._submit()
             return
         left = [len(upstream)]
         lock = threading.Lock()

@@ -53,11 +53,19 @@ class TaskRunRecorder:
 
     def create(self, task_run: Any) -> None:
         """Record a new task run (a ``TaskRunCreate``, with its id and first state)."""
-        self._add("task_run", task_run.model_dump(mode="json", exclude_none=True))
+        self.create_item(task_run.model_dump(mode="json", exclude_none=True))
 
     def set_state(self, task_run_id: UUID, state: Any) -> None:
         """Record a state change (a ``StateCreate`` with its id and time) of a task run."""
-        self._add("state", {"task_run_id": str(task_run_id), "state": state.model_dump(mode="json", exclude_none=True)})
+        self.set_state_item(task_run_id, state.model_dump(mode="json", exclude_none=True))
+
+    def create_item(self, task_run: dict[str, Any]) -> None:
+        """Record a new task run given as the JSON of a ``TaskRunCreate`` (the engine's fast path)."""
+        self._add("task_run", task_run)
+
+    def set_state_item(self, task_run_id: UUID, state: dict[str, Any]) -> None:
+        """Record a state change given as the JSON of a ``StateCreate`` (the engine's fast path)."""
+        self._add("state", {"task_run_id": str(task_run_id), "state": state})
 
     def _add(self, kind: str, item: dict[str, Any]) -> None:
         with self._lock:
