@@ -177,10 +177,20 @@ def _attempt_failed(record: TaskRunRecord, outcome: AttemptOutcome, attempt: int
         return float(task.retry_delay_seconds)
     plural = "s" if attempt > 1 else ""
     record.logger.error(
-        "Task %r failed after %d attempt%s: %s\n%s", task.name, attempt, plural, summary, outcome.traceback or ""
+        "Task %r failed after %d attempt%s: %s\n%s", task.name, attempt, plural, summary, _named_files(task, outcome)
     )
     record.set_state("FAILED", message=failure_message(exc), when=outcome.ended)
     return None
+
+
+def _named_files(task: Task[..., Any], outcome: AttemptOutcome) -> str:
+    """The attempt's traceback, with the task's file named where a remote worker could not know it
+    (code sent by value, as flow files are, loses its file name on the way)."""
+    text = outcome.traceback or ""
+    filename = getattr(getattr(task.fn, "__code__", None), "co_filename", None)
+    if filename and '"<dynamic-code>"' in text:
+        text = text.replace('File "<dynamic-code>"', f'File "{filename}"')
+    return text
 
 
 def _attempt_completed(record: TaskRunRecord, outcome: AttemptOutcome, attempt: int) -> None:

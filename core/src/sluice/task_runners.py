@@ -135,7 +135,17 @@ class TaskAttempt:
         state = dict(self.__dict__)
         state["context"] = None
         state["on_start"] = None
+        reference = _task_reference(self.fn)
+        if reference is not None:
+            # By reference, so the worker runs the module's own code (tracebacks name its file);
+            # a function pickled by value loses its file name.
+            state["fn"] = reference
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("fn"), _TaskReference):
+            state["fn"] = state["fn"].load()
+        self.__dict__.update(state)
 
     def modules_to_ship(self) -> list[str]:
         """Modules a remote runner must send by value (``cloudpickle.register_pickle_by_value``):
@@ -183,6 +193,36 @@ class TaskAttempt:
         outcome.ended = datetime.now(UTC)
         outcome.logs = captured or []
         return outcome
+
+
+@dataclass(frozen=True)
+class _TaskReference:
+    """Where a task's function can be imported from: ``module.attribute.fn``."""
+
+    module: str
+    attribute: str
+
+    def load(self) -> Callable[..., Any]:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.attribute).fn
+
+
+def _task_reference(fn: Callable[..., Any]) -> _TaskReference | None:
+    """A reference to ``fn`` through the ``@task`` that wraps it at its module's top level, when there
+    is one and its module can be imported by name elsewhere (not a flow file imported by path)."""
+    import sys
+
+    from sluice.flows import flow_file_modules
+
+    module_name = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", "")
+    if not module_name or "." in name or module_name == "__main__" or module_name in flow_file_modules():
+        return None
+    wrapper = getattr(sys.modules.get(module_name), name, None)
+    if getattr(wrapper, "fn", None) is not fn:
+        return None
+    return _TaskReference(module_name, name)
 
 
 def _run_coroutine(awaitable: Any) -> Any:

@@ -73,7 +73,12 @@ class DaskTaskRunner(TaskRunner):
         if address:
             self._client = Client(address, set_as_default=False, **self.client_kwargs)
             return
-        options: dict[str, Any] = {"host": "127.0.0.1", "dashboard_address": None, **self.cluster_kwargs}
+        # Never listen beyond this machine unless asked: the scheduler, and its HTTP endpoint (which
+        # Dask starts even without a dashboard, by default on every interface).
+        options: dict[str, Any] = {"dashboard_address": None, **self.cluster_kwargs}
+        if options.get("processes", True) and "protocol" not in options:
+            options.setdefault("host", "127.0.0.1")
+        options["scheduler_kwargs"] = {"dashboard_address": "127.0.0.1:0", **options.get("scheduler_kwargs", {})}
         self._cluster = LocalCluster(**options)
         try:
             self._client = Client(self._cluster, set_as_default=False, **self.client_kwargs)
