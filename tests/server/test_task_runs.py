@@ -36,7 +36,7 @@ def test_creating_a_task_run_again_with_its_id_returns_the_stored_one(api, clien
 
 
 def test_a_task_run_of_an_unknown_flow_run_is_a_404(client):
-    with pytest.raises(ObjectNotFound, match="flow run .* not found"):
+    with pytest.raises(ObjectNotFound, match=r"flow run .* not found"):
         client.create_task_run(uuid4(), "extract", "etl.extract")
 
 
