@@ -71,13 +71,18 @@ def _create_run(flow: Flow[..., Any], parameters: Mapping[str, Any]) -> Any:
 
     parent = get_flow_run_context()
     calling_task = get_task_run_context()
+    parent_flow_run_id = parent.flow_run_id if parent else None
+    if calling_task is not None:
+        # Inside a task: a subflow of the task's flow run, also on a remote worker (which then
+        # records the subflow run itself, and needs the API for it).
+        parent_flow_run_id = calling_task.flow_run_id
     with get_client() as client:
         flow_id = client.create_flow(flow.name).id
         return client.create_flow_run(
             flow_id=flow_id,
             parameters=jsonable(parameters),
-            parent_flow_run_id=parent.flow_run_id if parent else None,
-            parent_task_run_id=calling_task.task_run_id if parent and calling_task else None,
+            parent_flow_run_id=parent_flow_run_id,
+            parent_task_run_id=calling_task.task_run_id if calling_task else None,
         )
 
 
