@@ -477,3 +477,38 @@ def test_task_runs_are_sent_in_batches() -> None:
     recorder.flush()
     assert all(runs <= 10 and states <= 10 for runs, states in batches)
     assert sum(runs for runs, _ in batches) == 25 and sum(states for _, states in batches) == 25
+
+
+def test_a_task_raising_timeout_error_is_not_mistaken_for_a_wait_that_timed_out() -> None:
+    @task
+    def gives_up() -> None:
+        raise TimeoutError("the remote side never answered")
+
+    @flow
+    def waits_on_it() -> str:
+        future = gives_up.submit()
+        with pytest.raises(TimeoutError, match="the remote side never answered"):
+            future.result()
+        return "seen"
+
+    assert waits_on_it() == "seen"
+
+
+def test_result_with_a_timeout_says_the_task_run_did_not_end_in_time() -> None:
+    release = threading.Event()
+
+    @task
+    def held() -> None:
+        release.wait(DEADLINE)
+
+    @flow
+    def impatient() -> str:
+        future = held.submit()
+        try:
+            with pytest.raises(TimeoutError, match=r"task run 'held-0' did not end within 0\.01s"):
+                future.result(timeout=0.01)
+        finally:
+            release.set()
+        return "done"
+
+    assert impatient() == "done"

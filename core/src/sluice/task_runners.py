@@ -314,9 +314,9 @@ class TaskFuture(Generic[R]):
     def _outcome(self, timeout: float | None, raise_on_failure: bool) -> Any:
         try:
             return self._final.result(timeout)
-        except concurrent.futures.TimeoutError:
-            raise TimeoutError(f"task run {self.name!r} did not end within {timeout:g}s") from None
         except Exception as exc:
+            if not self._final.done():  # not the task's own error (which may be a TimeoutError too)
+                raise TimeoutError(f"task run {self.name!r} did not end within {timeout:g}s") from None
             if raise_on_failure:
                 raise
             return exc
