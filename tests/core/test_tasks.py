@@ -512,3 +512,26 @@ def test_result_with_a_timeout_says_the_task_run_did_not_end_in_time() -> None:
         return "done"
 
     assert impatient() == "done"
+
+
+def test_task_runs_still_going_when_the_flow_times_out_are_crashed() -> None:
+    from sluice.errors import FlowTimeoutError
+
+    release = threading.Event()
+
+    @task
+    def stuck() -> None:
+        release.wait(DEADLINE)
+
+    @flow(timeout_seconds=0.5)
+    def gives_up_waiting() -> None:
+        stuck.submit()
+
+    try:
+        with pytest.raises(FlowTimeoutError):
+            gives_up_waiting()
+    finally:
+        release.set()
+    (run,) = task_runs_of("gives-up-waiting")
+    assert run.state.type.value == "CRASHED"
+    assert "its flow run ended first (FlowTimeoutError)" in run.state.message

@@ -189,8 +189,10 @@ def _start_task_runner(client: Any, flow: Flow[..., Any], flow_run_id: UUID, log
 def _stop_task_runner(context: FlowRunContext, logger: Any) -> None:
     """Shut the run's task runner down; task runs still going (the flow was stopped) are CRASHED."""
     from sluice.task_engine import crash_unfinished
+    from sluice.task_run_recorder import flush_task_runs
 
     crash_unfinished(context, "its flow run ended before it did")
+    flush_task_runs()
     runner = context.task_runner
     if runner is None:
         return
@@ -202,10 +204,12 @@ def _stop_task_runner(context: FlowRunContext, logger: Any) -> None:
 
 def _ended_by(client: Any, context: FlowRunContext, exc: BaseException, logger: Any) -> None:
     """Record how the run ended when its body (or its start) raised ``exc``."""
+    from sluice.task_engine import crash_unfinished
     from sluice.task_runners import format_user_traceback
 
     if isinstance(exc, RunNotClaimable | RunNotStarted):
         return  # it never ran here: nothing of ours to record
+    crash_unfinished(context, f"its flow run ended first ({type(exc).__name__})")
     _flush_reports()
     if isinstance(exc, FlowRunStopped):
         # Stopped from outside (its run ended elsewhere, its agent is gone): whoever stopped it reports
