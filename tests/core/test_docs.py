@@ -29,7 +29,7 @@ def documented_signatures() -> dict[str, list[str]]:
     }
 
 
-def test_there_are_seven_hooks() -> None:
+def test_there_are_eight_hooks() -> None:
     assert sorted(hookspec_signatures()) == [
         "register_commands",
         "register_infrastructure_blocks",
@@ -38,6 +38,7 @@ def test_there_are_seven_hooks() -> None:
         "register_schedules",
         "register_services",
         "register_storage_blocks",
+        "register_task_runners",
     ]
 
 

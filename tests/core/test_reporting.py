@@ -140,3 +140,22 @@ def test_a_run_that_proposed_a_final_state_is_ending(run: Any, tmp_path: Path) -
         assert not reporter.is_ending(run.id)
         reporter.propose_state(client, run.id, new_state("FAILED"))
     assert reporter.is_ending(run.id)
+
+
+def test_task_runs_reported_while_the_api_is_away_wait_on_disk_and_arrive_once_with_their_times(
+    run: Any, tmp_path: Path, away: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reporter = Reporter(Spool(tmp_path / "spool"), backoff=FAST)
+    task_run_id, started = uuid4(), datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    created = {"id": str(task_run_id), "name": "t-0", "flow_run_id": str(run.id), "task_key": "m.t",
+               "state": {"type": "PENDING", "id": str(uuid4()), "timestamp": started.isoformat()}}  # fmt: skip
+    running = {"task_run_id": str(task_run_id), "state": {"type": "RUNNING", "id": str(uuid4())}}
+    reporter.report_task_runs([created], [running])
+    assert reporter.pending() == 1
+    monkeypatch.delenv("SLUICE_API_URL")
+    assert reporter.wait_delivered(time.monotonic() + 60)
+    deliver_report({"kind": "task_runs", "task_runs": [created], "states": [running]})  # sent again: no change
+    with get_client() as client:
+        (task_run,) = client.filter_task_runs(flow_run_ids=[run.id])
+        assert task_run.expected_start_time == started
+        assert [state.type.value for state in client.read_task_run_states(task_run_id)] == ["PENDING", "RUNNING"]

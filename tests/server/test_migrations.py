@@ -68,6 +68,36 @@ def test_migrations_build_exactly_the_tables_on_postgres(postgres_server):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def test_migration_0003_keeps_runs_and_logs_and_adds_task_runs(tmp_path):
+    """A database at 0002 with a run and a log: after the upgrade both are there, without task runs."""
+    from alembic import command
+
+    database = Database(f"sqlite:///{tmp_path / 'at-0002.db'}")
+    with database.engine.connect() as connection:
+        command.upgrade(_alembic_config(connection), "0002")
+        connection.commit()
+    with database.engine.begin() as connection:
+        for statement in (
+            "INSERT INTO flow (id, created, updated, name, tags) VALUES ('00000000000000000000000000000001', "
+            "'2026-01-01', '2026-01-01', 'f', '[]')",
+            "INSERT INTO flow_run (id, created, updated, name, flow_id, parameters, tags, run_count, auto_scheduled) "
+            "VALUES ('00000000000000000000000000000002', '2026-01-01', '2026-01-01', 'r', "
+            "'00000000000000000000000000000001', '{}', '[]', 0, 0)",
+            "INSERT INTO log (flow_run_id, level, name, message, timestamp, created) VALUES "
+            "('00000000000000000000000000000002', 20, 'x', 'kept', '2026-01-01', '2026-01-01')",
+        ):
+            connection.execute(text(statement))
+    with database.engine.connect() as connection:
+        command.upgrade(_alembic_config(connection), "0003")
+        connection.commit()
+    assert current_revision(database) == "0003"
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT parent_task_run_id FROM flow_run")).scalar() is None
+        assert connection.execute(text("SELECT message, task_run_id FROM log")).one() == ("kept", None)
+        assert connection.execute(text("SELECT count(*) FROM task_run")).scalar() == 0
+    database.dispose()
+
+
 def test_upgrade_of_an_empty_database_matches_the_migrations(tmp_path):
     database = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
     upgrade_database(database)

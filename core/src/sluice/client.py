@@ -339,7 +339,8 @@ class SluiceClient:
         **fields: Any,
     ) -> FlowRun:
         """Create a run of a flow directly (``@flow`` calls); PENDING unless ``state`` says otherwise.
-        Further ``FlowRunCreate`` fields (``name``, ``tags``, ``idempotency_key``…) as keywords."""
+        Further ``FlowRunCreate`` fields (``name``, ``tags``, ``idempotency_key``, ``parent_task_run_id``…)
+        as keywords."""
         values: dict[str, Any] = {"flow_id": flow_id, "parameters": dict(parameters or {}), **fields}
         if parent_flow_run_id is not None:
             values["parent_flow_run_id"] = parent_flow_run_id
@@ -375,6 +376,67 @@ class SluiceClient:
     def delete_flow_run(self, flow_run_id: Id) -> None:
         """Delete a flow run with its history and logs."""
         self.request("DELETE", f"/flow_runs/{flow_run_id}")
+
+    def read_flow_run_tree(self, flow_run_id: Id) -> Any:
+        """The run with its task runs and subflow runs, recursively (``sluice.schemas.task_runs.FlowRunTree``)."""
+        from sluice.schemas.task_runs import FlowRunTree
+
+        return self._get(FlowRunTree, f"/flow_runs/{flow_run_id}/tree")
+
+    # -- task runs -----------------------------------------------------------------------------
+
+    def create_task_run(self, flow_run_id: Id, name: str, task_key: str, dynamic_key: str = "0", **fields: Any) -> Any:
+        """Create a task run (PENDING unless ``state=``); further ``TaskRunCreate`` fields as keywords.
+
+        Returns ``sluice.schemas.task_runs.TaskRun``; the same ``id=`` again returns the stored run.
+        """
+        from sluice.schemas.task_runs import TaskRun, TaskRunCreate
+
+        values = {"flow_run_id": flow_run_id, "name": name, "task_key": task_key, "dynamic_key": dynamic_key}
+        if "state" in fields and fields["state"] is not None:
+            fields["state"] = _state(fields["state"])
+        return self._post(TaskRun, "/task_runs/", _body(_build(TaskRunCreate, {**values, **fields})))
+
+    def report_task_runs(self, task_runs: Iterable[Any] = (), states: Iterable[Any] = ()) -> Any:
+        """Create task runs, then apply state changes, in one request (``POST /task_runs/bulk``).
+
+        ``task_runs`` are ``TaskRunCreate`` (or their fields as dicts), ``states`` ``TaskRunStateChange``
+        (or ``{"task_run_id": ..., "state": ...}``). Returns ``TaskRunBulkResult``.
+        """
+        from sluice.schemas.task_runs import TaskRunBulkReport, TaskRunBulkResult
+
+        body = _build(TaskRunBulkReport, {"task_runs": list(task_runs), "states": list(states)})
+        return self._post(TaskRunBulkResult, "/task_runs/bulk", body.model_dump(mode="json", exclude_none=True))
+
+    def read_task_run(self, task_run_id: Id) -> Any:
+        """Read a task run by id (``sluice.schemas.task_runs.TaskRun``)."""
+        from sluice.schemas.task_runs import TaskRun
+
+        return self._get(TaskRun, f"/task_runs/{task_run_id}")
+
+    def filter_task_runs(self, **criteria: Any) -> list[Any]:
+        """Task runs matching ``TaskRunFilter`` criteria (``flow_run_ids=``, ``state_types=``…)."""
+        from sluice.schemas.task_runs import TaskRun, TaskRunFilter
+
+        return self._list(TaskRun, "/task_runs/filter", _body(_build(TaskRunFilter, criteria)))
+
+    def set_task_run_state(
+        self, task_run_id: Id, state: StateLike, message: str | None = None, force: bool = False
+    ) -> SetStateResult:
+        """Propose a state for a task run; the answer says ACCEPT or REJECT (current state, reason)."""
+        body = _body(_build(SetStateRequest, {"state": _state(state, message), "force": force}))
+        return self._post(SetStateResult, f"/task_runs/{task_run_id}/set_state", body)
+
+    def read_task_run_states(self, task_run_id: Id) -> list[Any]:
+        """Every state the task run entered, oldest first (``TaskRunStateHistory``)."""
+        from sluice.schemas.task_runs import TaskRunStateHistory
+
+        data = self.request("GET", f"/task_runs/{task_run_id}/states")
+        return TypeAdapter(list[TaskRunStateHistory]).validate_python(data)
+
+    def delete_task_run(self, task_run_id: Id) -> None:
+        """Delete a task run with its state history."""
+        self.request("DELETE", f"/task_runs/{task_run_id}")
 
     # -- logs ----------------------------------------------------------------------------------
 

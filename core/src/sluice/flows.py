@@ -54,12 +54,12 @@ class Flow(Generic[P, R]):
         retry_delay_seconds: float = 0,
         timeout_seconds: float | None = None,
         validate_parameters: bool = True,
+        task_runner: Any = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
-        if inspect.iscoroutinefunction(fn):
-            raise ConfigurationError(f"@flow: {fn.__name__!r} is async; Sluice flows are plain functions")
         self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
         self.name = name or fn.__name__.replace("_", "-")
         if "/" in self.name or not self.name.strip():
             raise ConfigurationError(f"invalid flow name {self.name!r}: it must be non-empty and contain no '/'")
@@ -73,15 +73,25 @@ class Flow(Generic[P, R]):
         self.retry_delay_seconds = retry_delay_seconds
         self.timeout_seconds = timeout_seconds
         self.should_validate_parameters = validate_parameters
+        self.task_runner = _check_task_runner(self.name, task_runner)
         update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the flow: record a flow run (a subflow run inside another flow) and return its result.
 
-        Raises the flow's exception when the run ends FAILED (after its retries).
+        Raises the flow's exception when the run ends FAILED (after its retries). An async flow
+        returns a coroutine to await (``asyncio.run(my_flow())``), as in Prefect 2, except when
+        called as a subflow from synchronous code, where it runs to completion and returns its result.
         """
-        from sluice.runner import run_flow
+        from sluice.runner import run_flow, run_flow_async
 
+        if self.is_async:
+            from sluice.tasks import caller_is_async, run_coroutine_blocking
+
+            coroutine = run_flow_async(self, args, kwargs)
+            if caller_is_async():
+                return coroutine  # type: ignore[return-value]
+            return run_coroutine_blocking(coroutine)
         return run_flow(self, args, kwargs)
 
     def __repr__(self) -> str:
@@ -106,6 +116,7 @@ class Flow(Generic[P, R]):
             "retry_delay_seconds": self.retry_delay_seconds,
             "timeout_seconds": self.timeout_seconds,
             "validate_parameters": self.should_validate_parameters,
+            "task_runner": self.task_runner,
         }
         unknown = set(options) - set(current)
         if unknown:
@@ -127,6 +138,7 @@ def flow(
     retry_delay_seconds: float = 0,
     timeout_seconds: float | None = None,
     validate_parameters: bool = True,
+    task_runner: Any = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
@@ -134,15 +146,40 @@ def flow(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Turn a function into a ``Flow``; usable bare (``@flow``) or with options (``@flow(retries=2)``).
 
     Options: ``name`` (default: the function name with ``_`` → ``-``), ``description`` (default: the
-    docstring's summary), ``version``, ``retries``, ``retry_delay_seconds``, ``timeout_seconds`` and
-    ``validate_parameters`` (default True: parameters are checked and coerced before the body runs).
+    docstring's summary), ``version``, ``retries``, ``retry_delay_seconds``, ``timeout_seconds``,
+    ``validate_parameters`` (default True: parameters are checked and coerced before the body runs)
+    and ``task_runner`` (where submitted tasks run: a ``sluice.task_runners.TaskRunner``, its class,
+    or a runner's slug such as ``"threads"`` or ``"dask"``; default: a thread pool). The function may
+    be ``async def``.
     """
     if fn is None:
         return lambda function: Flow(function, **options)
     return Flow(fn, **options)
 
 
+def _check_task_runner(flow_name: str, task_runner: Any) -> Any:
+    """``task_runner`` if ``@flow`` can use it (a slug is looked up when the flow runs)."""
+    if task_runner is None or isinstance(task_runner, str):
+        return task_runner
+    from sluice.task_runners import TaskRunner
+
+    if isinstance(task_runner, TaskRunner) or (isinstance(task_runner, type) and issubclass(task_runner, TaskRunner)):
+        return task_runner
+    raise ConfigurationError(
+        f"flow {flow_name!r}: task_runner must be a TaskRunner (e.g. ThreadPoolTaskRunner()), its class, or a "
+        f"runner's slug (e.g. 'threads'), not {task_runner!r}"
+    )
+
+
 # -- entrypoints ------------------------------------------------------------------------------------
+
+#: Modules imported from flow files by path (``_import_file``): no other process can import them by name.
+_flow_file_modules: set[str] = set()
+
+
+def flow_file_modules() -> set[str]:
+    """The names of the modules Sluice imported from flow files by path (remote task runners ship them)."""
+    return set(_flow_file_modules)
 
 
 def split_entrypoint(entrypoint: str) -> tuple[str, str]:
@@ -212,6 +249,7 @@ def _import_file(path: Path, shown: str) -> Any:
     # the flow's folder goes first on sys.path so that it can import its sibling modules
     sys.path.insert(0, str(resolved.parent))
     sys.modules[module_name] = module
+    _flow_file_modules.add(module_name)
     try:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:

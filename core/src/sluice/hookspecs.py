@@ -115,6 +115,22 @@ def register_services(register: Register) -> None:
 
 
 @hookspec
+def register_task_runners(register: Register) -> None:
+    """Register task runners: where the tasks a flow submits (``task.submit()``) run.
+
+    :param register: call it once per class, ``register(cls)``; ``cls`` must subclass
+        ``sluice.task_runners.TaskRunner``, implement ``submit(attempt)`` and define a unique ``slug``
+        (what ``@flow(task_runner="<slug>")`` names). It is built as ``cls()`` when named by its slug.
+    :returns: nothing; the return value is ignored.
+
+    Called once, the first time a task runner is looked up by slug. The core's own runners
+    (``threads``, ``sequential``) come through this hook too, from the built-in plugin. The flow's
+    engine records task runs and their states itself: a runner only runs ``TaskAttempt`` objects
+    (picklable callables) and returns futures of their outcomes, so it never needs API access.
+    """
+
+
+@hookspec
 def register_commands(app: typer.Typer) -> None:
     """Add commands or command groups to the ``sluice`` CLI.
 

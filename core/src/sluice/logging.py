@@ -1,24 +1,26 @@
 """Logs of flow runs: ``get_run_logger()``, the console format, and batched shipping to the API.
 
 Inside a flow run (or a task inside one), ``get_run_logger()`` returns a logger whose records go to
-the console and to the run's logs on the API. Records are batched: they are sent when a batch is
-full or old enough, and every run flushes what is left when it ends; batches the API cannot take now
-are spooled and delivered later (``sluice.reporting``). Nothing is configured at import;
-the handlers are attached the first time a run logger is asked for.
+the console and to the run's logs on the API (a task's records carry its ``task_run_id``). Records
+are batched: they are sent when a batch is full or old enough, and every run flushes what is left
+when it ends; batches the API cannot take now are spooled and delivered later
+(``sluice.reporting``). Nothing is configured at import; the handlers are attached the first time a
+run logger is asked for.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from sluice.context import get_flow_run_context
+from sluice.context import get_flow_run_context, get_task_run_context
 from sluice.errors import SluiceError
 
 #: The parent of every run logger; its handlers ship records to the API and print them.
@@ -61,8 +63,17 @@ class LogShipper:
         self._warned = False
         self._flusher: threading.Thread | None = None
 
-    def add(self, flow_run_id: UUID | str, level: int, name: str, message: str, created: float) -> None:
-        """Queue one record; send the batch when it is full or old enough."""
+    def add(
+        self,
+        flow_run_id: UUID | str,
+        level: int,
+        name: str,
+        message: str,
+        created: float,
+        task_run_id: UUID | str | None = None,
+    ) -> None:
+        """Queue one record (of a task run, when ``task_run_id`` is given); send the batch when it is
+        full or old enough."""
         from sluice.schemas.logs import fit_log_message  # the server's own limits, so it never refuses a batch
 
         record = {
@@ -71,8 +82,10 @@ class LogShipper:
             "name": fit_log_message(name)[:500],
             "message": fit_log_message(message),
             "timestamp": datetime.fromtimestamp(created, UTC).isoformat(),
-            "client_id": str(uuid4()),
+            "client_id": str(UUID(int=random.getrandbits(128), version=4)),  # os.urandom is slow under load
         }
+        if task_run_id is not None:
+            record["task_run_id"] = str(task_run_id)
         with self._lock:
             self._pending.append(record)
             if self._oldest is None:
@@ -123,24 +136,58 @@ def get_log_shipper() -> LogShipper:
 
 
 class APILogHandler(logging.Handler):
-    """Sends records that carry a ``flow_run_id`` to the API, through the log shipper."""
+    """Sends records that carry a ``flow_run_id`` to the API, through the log shipper.
+
+    Inside a task run on a remote worker (no engine in the process), records are kept in the task
+    run's context instead: they go back to the engine with the attempt's outcome.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record for its flow run (records without a run are ignored)."""
         flow_run_id = getattr(record, "flow_run_id", None)
         if flow_run_id is None:
             return
+        task_run_id = getattr(record, "task_run_id", None)
         try:
-            get_log_shipper().add(flow_run_id, record.levelno, record.name, self.format(record), record.created)
+            message = self.format(record)
+            task_context = get_task_run_context()
+            if task_context is not None and task_context.captured_logs is not None:
+                task_context.captured_logs.append(
+                    {
+                        "flow_run_id": str(flow_run_id),
+                        "task_run_id": None if task_run_id is None else str(task_run_id),
+                        "level": record.levelno,
+                        "name": record.name,
+                        "message": message,
+                        "created": record.created,
+                    }
+                )
+                return
+            get_log_shipper().add(flow_run_id, record.levelno, record.name, message, record.created, task_run_id)
         except Exception:
             self.handleError(record)
+
+
+def ship_captured_logs(records: list[dict[str, Any]]) -> None:
+    """Ship records a task run logged on a remote worker (kept by ``APILogHandler`` there)."""
+    shipper = get_log_shipper()
+    for record in records:
+        shipper.add(
+            record["flow_run_id"],
+            record["level"],
+            record["name"],
+            record["message"],
+            record["created"],
+            record.get("task_run_id"),
+        )
 
 
 class _ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
         run = getattr(record, "flow_run_name", None)
-        where = f"Flow run {run!r} - " if run else ""
+        task_run = getattr(record, "task_run_name", None)
+        where = f"Task run {task_run!r} - " if task_run else f"Flow run {run!r} - " if run else ""
         text = f"{stamp} | {record.levelname:<7} | {where}{record.getMessage()}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
@@ -165,18 +212,39 @@ def _setup_run_logging() -> logging.Logger:
     return logger
 
 
-def run_logger_for(flow_run_id: UUID | str, flow_run_name: str, flow_name: str) -> logging.LoggerAdapter[Any]:
-    """A logger whose records go to the console and to the logs of the flow run ``flow_run_id``."""
+def run_logger_for(
+    flow_run_id: UUID | str,
+    flow_run_name: str,
+    flow_name: str,
+    task_run_id: UUID | str | None = None,
+    task_run_name: str | None = None,
+) -> logging.LoggerAdapter[Any]:
+    """A logger whose records go to the console and to the logs of the flow run ``flow_run_id``
+    (marked as the task run's when ``task_run_id`` is given)."""
     logger = _setup_run_logging()
-    extra = {"flow_run_id": str(flow_run_id), "flow_run_name": flow_run_name, "flow_name": flow_name}
+    extra: dict[str, Any] = {"flow_run_id": str(flow_run_id), "flow_run_name": flow_run_name, "flow_name": flow_name}
+    if task_run_id is not None:
+        extra["task_run_id"] = str(task_run_id)
+        extra["task_run_name"] = task_run_name
     return logging.LoggerAdapter(logger, extra)
 
 
 def get_run_logger() -> logging.LoggerAdapter[Any]:
     """The logger of the current flow run: to the console and to the run's logs on the API.
 
-    Raises ``MissingRunContextError`` outside a flow run (call it inside a ``@flow`` or a ``@task``).
+    Inside a task run, records carry its ``task_run_id`` (on a remote worker too: they are sent
+    back with the task's outcome). Raises ``MissingRunContextError`` outside a flow run (call it
+    inside a ``@flow`` or a ``@task``).
     """
+    task_context = get_task_run_context()
+    if task_context is not None:
+        return run_logger_for(
+            task_context.flow_run_id,
+            task_context.flow_run_name,
+            task_context.flow_name,
+            task_context.task_run_id,
+            task_context.task_run_name,
+        )
     context = get_flow_run_context()
     if context is None:
         raise MissingRunContextError(

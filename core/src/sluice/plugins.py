@@ -416,7 +416,7 @@ class PluginManager:
 
     def registry(self, kind: str) -> Registry:
         """The registry of one kind (``storage``, ``infrastructure``, ``supporting``, ``schedule``,
-        ``queue_backend``, ``service``), filled by calling its hook on first use.
+        ``queue_backend``, ``service``, ``task_runner``), filled by calling its hook on first use.
 
         ``supporting`` has no hook of its own: it is filled while the storage and infrastructure
         hooks are called, with the plain ``Block`` subclasses they register.

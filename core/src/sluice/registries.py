@@ -111,6 +111,12 @@ def _service_slug(cls: type[Any]) -> str:
     return name
 
 
+def _task_runner_check(cls: type[Any]) -> None:
+    _subclass_check("sluice.task_runners", "TaskRunner")(cls)
+    if not isinstance(cls.__dict__.get("slug"), str) or not cls.__dict__["slug"]:
+        raise PluginError(f"{cls.__qualname__} must set its own 'slug' class attribute (a unique task runner name)")
+
+
 def _queue_backend_check(cls: type[Any]) -> None:
     missing = [name for name in ("claim_runs", "wait_for_work") if not callable(getattr(cls, name, None))]
     if missing:
@@ -163,6 +169,13 @@ KINDS: dict[str, Kind] = {
         "service",
         _service_slug,
         _subclass_check("sluice.services", "Service"),
+    ),
+    "task_runner": Kind(
+        "task_runner",
+        "register_task_runners",
+        "task runner",
+        _queue_backend_slug,
+        _task_runner_check,
     ),
 }
 

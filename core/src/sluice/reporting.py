@@ -1,6 +1,7 @@
-"""Reporting flow runs through outages: states and log batches delivered in order, spooled meanwhile.
+"""Reporting flow runs through outages: states, task runs and log batches delivered in order, spooled meanwhile.
 
-Every state a flow run proposes and every batch of its logs goes through the process's ``Reporter``.
+Every state a flow run proposes, every batch of its task runs' creations and state changes
+(``sluice.task_run_recorder``) and every batch of its logs goes through the process's ``Reporter``.
 While the API answers and nothing waits, a report is sent at once, as before. When the API cannot
 be reached (a refused connection, a timeout, a 502/503/504), the report — and every later one, so
 they stay in order — is written to a spool on local disk (``$SLUICE_HOME/outbox/flow-runs/<run>``)
@@ -60,6 +61,11 @@ def logs_entry(records: list[dict[str, Any]]) -> Entry:
     return {"kind": "logs", "records": records}
 
 
+def task_runs_entry(task_runs: list[dict[str, Any]], states: list[dict[str, Any]]) -> Entry:
+    """The spool entry of a batch of task-run creations and state changes (JSON-ready, each with its id)."""
+    return {"kind": "task_runs", "task_runs": task_runs, "states": states}
+
+
 def deliver_with(client: Any, entry: Entry) -> None:
     """Send one state or logs entry with ``client``.
 
@@ -74,6 +80,8 @@ def deliver_with(client: Any, entry: Entry) -> None:
             client.set_flow_run_state(entry["flow_run_id"], state, force=entry.get("force", False))
         elif entry["kind"] == "logs":
             client.create_logs(entry["records"])
+        elif entry["kind"] == "task_runs":
+            client.report_task_runs(entry["task_runs"], entry["states"])
         else:
             raise ValueError(f"unknown report kind {entry['kind']!r}")
     except ObjectNotFound:
@@ -133,6 +141,16 @@ class Reporter:
                 client.create_logs(records)
 
         self._send_or_spool(logs_entry(records), send)
+
+    def report_task_runs(self, task_runs: list[dict[str, Any]], states: list[dict[str, Any]]) -> None:
+        """Send a batch of task-run creations and state changes (``POST /api/task_runs/bulk``), or spool it."""
+        from sluice.client import get_client
+
+        def send() -> None:
+            with get_client() as client:
+                client.report_task_runs(task_runs, states)
+
+        self._send_or_spool(task_runs_entry(task_runs, states), send)
 
     def start_state(self, client: Any, flow_run_id: UUID | str, state: Any, deadline: float) -> Any:
         """Deliver ``state`` now, after every earlier report, retrying until ``deadline``; its answer.

@@ -64,28 +64,41 @@ def list_runs(
 @app.command("inspect")
 def inspect(
     flow_run_id: str = typer.Argument(..., help="The flow run's id."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON: the run, its state history, its task runs and its subflow runs."
+    ),
 ) -> None:
-    """Show every property of a flow run and its state history."""
+    """Show every property of a flow run, its state history, and its tree: task runs and subflow runs
+    with their states and durations (subflows under the task that called them)."""
+    from sluice.cli.flow_run_tree import tree_lines
     from sluice.client import get_client
 
     with _errors(), get_client() as client:
         run = client.read_flow_run(flow_run_id)
         history = client.read_flow_run_states(run.id)
+        tree = client.read_flow_run_tree(run.id)
     data = run.model_dump(mode="json")
     data["state_history"] = [entry.model_dump(mode="json") for entry in history]
+    data["task_runs"] = [task_run.model_dump(mode="json") for task_run in tree.task_runs]
+    data["subflow_runs"] = [subflow.model_dump(mode="json") for subflow in tree.subflow_runs]
+    data["tree_truncated"] = tree.truncated
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    width = max(len(key) for key in data)
-    for key, value in data.items():
-        if key in ("state", "state_history"):
-            continue
+    shown = {key: value for key, value in data.items() if key not in _NOT_SHOWN_AS_PROPERTIES}
+    width = max(len(key) for key in shown)
+    for key, value in shown.items():
         typer.echo(f"{key:<{width}}  {json.dumps(value) if isinstance(value, dict | list) else value}")
     typer.echo("state history:")
     for entry in history:
         message = f": {entry.message}" if entry.message else ""
         typer.echo(f"  {_stamp(entry.timestamp)}  {entry.type.value:<10} {entry.name}{message}")
+    typer.echo("tree:")
+    for line in tree_lines(tree):
+        typer.echo(f"  {line}")
+
+
+_NOT_SHOWN_AS_PROPERTIES = ("state", "state_history", "task_runs", "subflow_runs", "tree_truncated")
 
 
 def _level(level: int) -> str:

@@ -26,6 +26,9 @@ class FlowRunCreate(RequestModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list, max_length=100)
     parent_flow_run_id: UUID | None = None
+    parent_task_run_id: UUID | None = Field(
+        default=None, description="For a subflow called inside a task: that task run (of the parent flow run)."
+    )
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=500)
     state: StateCreate | None = None
     expected_start_time: UtcDatetime | None = None
@@ -64,6 +67,7 @@ class FlowRun(ObjectModel):
     agent_id: UUID | None = None
     infrastructure_pid: str | None = None
     parent_flow_run_id: UUID | None = None
+    parent_task_run_id: UUID | None = None
     auto_scheduled: bool = False
 
 
@@ -86,6 +90,7 @@ class FlowRunFilter(Page):
     deployment_ids: list[UUID] | None = Field(default=None, max_length=1000)
     work_queue_names: list[str] | None = Field(default=None, max_length=1000)
     parent_flow_run_ids: list[UUID] | None = Field(default=None, max_length=1000)
+    parent_task_run_ids: list[UUID] | None = Field(default=None, max_length=1000)
     state_types: list[StateType] | None = Field(default=None, max_length=20)
     state_names: list[str] | None = Field(default=None, max_length=100)
     tags_any: list[str] | None = Field(default=None, max_length=100)

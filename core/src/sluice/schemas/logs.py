@@ -58,6 +58,7 @@ class LogCreate(RequestModel):
     """
 
     flow_run_id: UUID
+    task_run_id: UUID | None = Field(default=None, description="The task run that logged it, if any.")
     level: int = Field(default=20, ge=0, le=100, description="Python logging level: 10 debug … 50 critical.")
     name: str = Field(default="sluice", max_length=500, description="Logger name.")
     message: str = Field(description=f"Cut to {MAX_LOG_MESSAGE_LENGTH} characters (with a note) when longer.")
@@ -79,6 +80,7 @@ class Log(ResponseModel):
 
     id: int
     flow_run_id: UUID
+    task_run_id: UUID | None = None
     level: int
     name: str
     message: str
@@ -90,5 +92,8 @@ class LogFilter(Page):
     """Body of ``POST /api/logs/filter``: records ordered by timestamp (then arrival)."""
 
     flow_run_ids: list[UUID] | None = Field(default=None, max_length=1000)
+    task_run_ids: list[UUID] | None = Field(
+        default=None, max_length=1000, description="Only records of these task runs."
+    )
     level_ge: int | None = Field(default=None, ge=0, le=100, description="Only records at this level or above.")
     descending: bool = False

@@ -85,6 +85,7 @@ _NEW_RUN_DEFAULTS: dict[str, Any] = {
     "agent_id": None,
     "infrastructure_pid": None,
     "parent_flow_run_id": None,
+    "parent_task_run_id": None,
     "auto_scheduled": False,
 }
 
@@ -174,6 +175,7 @@ def filter_flow_runs(session: ReadSessionDep, body: FlowRunFilter | None = None)
         FlowRunTable.deployment_id: body.deployment_ids,
         FlowRunTable.work_queue_name: body.work_queue_names,
         FlowRunTable.parent_flow_run_id: body.parent_flow_run_ids,
+        FlowRunTable.parent_task_run_id: body.parent_task_run_ids,
         FlowRunTable.state_name: body.state_names,
     }
     for column, values in conditions.items():

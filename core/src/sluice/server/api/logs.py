@@ -71,11 +71,13 @@ def _insert_skipping_known_ids(session: Session) -> Any:
 
 @router.post("/filter", response_model=list[Log])
 def filter_logs(session: ReadSessionDep, body: LogFilter | None = None) -> Response:
-    """Records ordered by timestamp (then arrival), optionally for some runs and from a level up."""
+    """Records ordered by timestamp (then arrival), optionally for some flow runs or task runs and from a level up."""
     body = body or LogFilter()
     query = select(LogTable)
     if body.flow_run_ids is not None:
         query = query.where(LogTable.flow_run_id.in_(body.flow_run_ids))
+    if body.task_run_ids is not None:
+        query = query.where(LogTable.task_run_id.in_(body.task_run_ids))
     if body.level_ge is not None:
         query = query.where(LogTable.level >= body.level_ge)
     if body.descending:

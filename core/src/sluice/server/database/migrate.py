@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 from sluice.server.database.engine import Database
 
 #: The newest revision in ``migrations/versions`` (a test keeps it in step with the scripts).
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 _current: set[str] = set()
 _lock = threading.Lock()

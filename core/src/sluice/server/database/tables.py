@@ -124,6 +124,7 @@ class FlowRunTable(ObjectTable, table=True):
         Index("ix_flow_run_work_queue_name_state_type", "work_queue_name", "state_type"),
         Index("ix_flow_run_deployment_id", "deployment_id"),
         Index("ix_flow_run_parent_flow_run_id", "parent_flow_run_id"),
+        Index("ix_flow_run_parent_task_run_id", "parent_task_run_id"),
     )
 
     name: str = Field(nullable=False)
@@ -145,6 +146,9 @@ class FlowRunTable(ObjectTable, table=True):
     agent_id: UUID | None = None
     infrastructure_pid: str | None = None
     parent_flow_run_id: UUID | None = Field(default=None, foreign_key="flow_run.id", ondelete="SET NULL")
+    #: The task run a subflow was called from. No foreign key: the engine sends task runs in batches,
+    #: so the subflow run may be created before the batch holding that task run arrives.
+    parent_task_run_id: UUID | None = None
     auto_scheduled: bool = Field(default=False, nullable=False)
 
 
@@ -160,6 +164,48 @@ class FlowRunStateTable(ObjectTable, table=True):
     timestamp: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     message: str | None = Field(default=None, sa_type=Text)
     scheduled_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TaskRunTable(ObjectTable, table=True):
+    """A task run with its current state; the history is in ``task_run_state``."""
+
+    __tablename__ = "task_run"
+    __table_args__ = (
+        UniqueConstraint("flow_run_id", "task_key", "dynamic_key", name="uq_task_run_flow_run_task_key_dynamic_key"),
+        Index("ix_task_run_flow_run_id_expected_start_time", "flow_run_id", "expected_start_time"),
+        Index("ix_task_run_parent_task_run_id", "parent_task_run_id"),
+    )
+
+    name: str = Field(nullable=False)
+    flow_run_id: UUID = Field(foreign_key="flow_run.id", ondelete="CASCADE", nullable=False)
+    task_key: str = Field(nullable=False)
+    dynamic_key: str = Field(nullable=False)
+    #: The task run that called this one. No foreign key: a batch may name a parent sent earlier
+    #: or a run deleted since; the tree simply does not find it.
+    parent_task_run_id: UUID | None = None
+    tags: list[str] = Field(default_factory=list, sa_type=JSONType, nullable=False)
+    task_inputs: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
+    state_type: str | None = None
+    state_name: str | None = None
+    state_timestamp: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    state_message: str | None = Field(default=None, sa_type=Text)
+    expected_start_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    start_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    run_count: int = Field(default=0, nullable=False)
+
+
+class TaskRunStateTable(ObjectTable, table=True):
+    """One state a task run entered: its history, in ``timestamp`` order."""
+
+    __tablename__ = "task_run_state"
+    __table_args__ = (Index("ix_task_run_state_task_run_id_timestamp", "task_run_id", "timestamp"),)
+
+    task_run_id: UUID = Field(foreign_key="task_run.id", ondelete="CASCADE", nullable=False)
+    type: str = Field(nullable=False)
+    name: str = Field(nullable=False)
+    timestamp: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    message: str | None = Field(default=None, sa_type=Text)
 
 
 class AgentTable(ObjectTable, table=True):
@@ -182,10 +228,13 @@ class LogTable(SQLModel, table=True):
     __table_args__ = (
         Index("ix_log_flow_run_id_timestamp", "flow_run_id", "timestamp"),
         Index("ux_log_client_id", "client_id", unique=True),
+        Index("ix_log_task_run_id", "task_run_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=LogId)
     flow_run_id: UUID = Field(foreign_key="flow_run.id", ondelete="CASCADE", nullable=False)
+    #: The task run that logged it. No foreign key: logs and task runs travel in separate batches.
+    task_run_id: UUID | None = None
     level: int = Field(nullable=False)
     name: str = Field(nullable=False)
     message: str = Field(sa_type=Text, nullable=False)
@@ -198,6 +247,8 @@ class LogTable(SQLModel, table=True):
 #: Every table, children before parents (the order to empty them in).
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     LogTable,
+    TaskRunStateTable,
+    TaskRunTable,
     FlowRunStateTable,
     FlowRunTable,
     DeploymentTable,

@@ -93,6 +93,7 @@ def new_scheduled_run(
         "agent_id": None,
         "infrastructure_pid": None,
         "parent_flow_run_id": None,
+        "parent_task_run_id": None,
         "auto_scheduled": True,
     }
 
