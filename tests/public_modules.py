@@ -21,6 +21,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "sluice.queues",
     "sluice.services",
     "sluice.routes",
+    "sluice.task_runners",
     "sluice.hookspecs",
     "sluice.errors",
     "sluice.schemas",

@@ -13,7 +13,14 @@ from tests.public_modules import PUBLIC_MODULES
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 
 #: The per-kind modules whose ``__all__`` is their contract (``sluice.queues`` is documented too).
-KIND_MODULES = ("sluice.storage", "sluice.infrastructure", "sluice.schedules", "sluice.services", "sluice.routes")
+KIND_MODULES = (
+    "sluice.storage",
+    "sluice.infrastructure",
+    "sluice.schedules",
+    "sluice.services",
+    "sluice.routes",
+    "sluice.task_runners",
+)
 
 
 def section_of(module: str) -> str:
